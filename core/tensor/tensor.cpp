@@ -1,0 +1,59 @@
+#include "tensor/tensor.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "error.hpp"
+
+namespace alloy {
+
+uint64_t shape_numel(const Shape& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail(ALLOY_ERR_SHAPE, "negative dimension {} in shape {}", d, shape_string(shape));
+    if (d != 0 && n > UINT64_MAX / static_cast<uint64_t>(d)) {
+      fail(ALLOY_ERR_SHAPE, "element count of shape {} overflows 64 bits", shape_string(shape));
+    }
+    n *= static_cast<uint64_t>(d);
+  }
+  return n;
+}
+
+std::string shape_string(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+Tensor::Tensor(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer, uint64_t offset)
+    : dtype_(dtype),
+      shape_(std::move(shape)),
+      numel_(shape_numel(shape_)),
+      buffer_(std::move(buffer)),
+      offset_(offset) {
+  if (!buffer_ || offset_ + nbytes() > buffer_->bytes()) {
+    fail(ALLOY_ERR_INTERNAL, "tensor of shape {} does not fit its buffer", shape_string(shape_));
+  }
+}
+
+namespace {
+void* aligned_zeroed(uint64_t bytes) {
+  const uint64_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!p) {
+    fail(ALLOY_ERR_OUT_OF_MEMORY, "out of memory allocating {} bytes", bytes);
+  }
+  std::memset(p, 0, bytes);
+  return p;
+}
+}  // namespace
+
+HostBuffer::HostBuffer(uint64_t bytes) : Buffer(aligned_zeroed(bytes), bytes, cpu_device(), true) {}
+
+HostBuffer::~HostBuffer() { std::free(data()); }
+
+}  // namespace alloy
