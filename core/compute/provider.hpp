@@ -24,6 +24,10 @@ class Provider {
   virtual std::string name() const = 0;
   virtual DLDevice device() const = 0;
 
+  // Called on each worker thread of a job before its first op: how many threads one op on
+  // that thread may use, so that workers x op threads match the cores.
+  virtual void set_op_threads(int threads) { (void)threads; }
+
   // A new zero-filled, writable tensor on this provider's device.
   virtual Tensor allocate(DType dtype, const Shape& shape) = 0;
   // The tensor on this provider's device: the same tensor when it is already there.

@@ -1,0 +1,140 @@
+#include "merge/config.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <iterator>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "error.hpp"
+
+namespace alloy {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& source, const std::string& what) {
+  fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: {}", source, what);
+}
+
+std::string scalar(const YAML::Node& node, const std::string& source, const std::string& key) {
+  if (!node.IsScalar()) bad(source, fmt::format("'{}' must be a single value", key));
+  return node.Scalar();
+}
+
+std::map<std::string, std::string> read_parameters(const YAML::Node& node,
+                                                   const std::string& source,
+                                                   const std::string& where) {
+  std::map<std::string, std::string> out;
+  if (!node || node.IsNull()) return out;
+  if (!node.IsMap()) bad(source, fmt::format("{}parameters must be a mapping", where));
+  for (const auto& item : node) {
+    const std::string name = item.first.as<std::string>();
+    if (!item.second.IsScalar()) {
+      bad(source, fmt::format("{}parameter '{}' must be a single value (mergekit's gradient "
+                              "lists and tensor filters are not supported)",
+                              where, name));
+    }
+    out[name] = item.second.Scalar();
+  }
+  return out;
+}
+
+std::string resolve_path(const std::string& model, const std::string& source) {
+  const fs::path p(model);
+  if (p.is_absolute() || fs::exists(p)) return p.string();
+  const fs::path beside_config = fs::path(source).parent_path() / p;
+  return fs::exists(beside_config) ? beside_config.string() : p.string();
+}
+
+ModelConfig read_model(const YAML::Node& node, const std::string& source, std::size_t index) {
+  ModelConfig m;
+  const std::string where = fmt::format("models[{}]: ", index);
+  if (node.IsScalar()) {
+    m.model = node.Scalar();
+  } else if (node.IsMap()) {
+    for (const auto& item : node) {
+      const std::string key = item.first.as<std::string>();
+      if (key != "model" && key != "parameters") {
+        bad(source, fmt::format("{}unknown key '{}' (expected model, parameters)", where, key));
+      }
+    }
+    if (!node["model"]) bad(source, where + "missing 'model'");
+    m.model = scalar(node["model"], source, "model");
+    m.parameters = read_parameters(node["parameters"], source, where);
+  } else {
+    bad(source, where + "must be a mapping with 'model' and 'parameters'");
+  }
+  if (m.model.empty()) bad(source, where + "'model' is empty");
+  m.path = resolve_path(m.model, source);
+  return m;
+}
+
+DType read_dtype(const YAML::Node& node, const std::string& source, const std::string& key) {
+  const std::string text = scalar(node, source, key);
+  DType dtype;
+  if (!parse_config_dtype(text, &dtype)) {
+    bad(source, fmt::format("{} '{}' is not one of float32, float16, bfloat16", key, text));
+  }
+  return dtype;
+}
+
+}  // namespace
+
+MergeConfig parse_merge_config(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    bad(source, fmt::format("not valid YAML: {}", e.what()));
+  }
+  if (!root.IsMap()) bad(source, "the config must be a YAML mapping");
+
+  MergeConfig config;
+  config.source = source;
+  try {
+    for (const auto& item : root) {
+      const std::string key = item.first.as<std::string>();
+      static const char* kKeys[] = {"models",     "base_model", "merge_method",
+                                    "parameters", "dtype",      "out_dtype"};
+      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        bad(source, fmt::format("unsupported key '{}' (alloy reads models, base_model, "
+                                "merge_method, parameters, dtype, out_dtype)",
+                                key));
+      }
+    }
+    if (!root["merge_method"]) bad(source, "missing 'merge_method'");
+    config.merge_method = scalar(root["merge_method"], source, "merge_method");
+    const YAML::Node models = root["models"];
+    if (!models || !models.IsSequence() || models.size() == 0) {
+      bad(source, "'models' must be a non-empty list");
+    }
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      config.models.push_back(read_model(models[i], source, i));
+    }
+    if (root["base_model"]) {
+      ModelConfig base;
+      base.model = scalar(root["base_model"], source, "base_model");
+      base.path = resolve_path(base.model, source);
+      config.base_model = base;
+    }
+    config.parameters = read_parameters(root["parameters"], source, "");
+    if (root["dtype"]) config.dtype = read_dtype(root["dtype"], source, "dtype");
+    if (root["out_dtype"]) config.out_dtype = read_dtype(root["out_dtype"], source, "out_dtype");
+  } catch (const YAML::Exception& e) {
+    bad(source, fmt::format("malformed config: {}", e.what()));
+  }
+  return config;
+}
+
+MergeConfig load_merge_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ALLOY_ERR_IO, "cannot read config {}", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_merge_config(text.str(), path);
+}
+
+}  // namespace alloy

@@ -1,0 +1,330 @@
+#include "merge/job.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "io/safetensors_writer.hpp"
+#include "merge/params.hpp"
+#include "plugin/job_services.hpp"
+
+namespace alloy {
+namespace fs = std::filesystem;
+
+const char* status_name(alloy_status status) {
+  static const char* kNames[] = {"ok",          "invalid argument", "not found",
+                                 "shape error", "dtype error",      "out of memory",
+                                 "I/O error",   "cancelled",        "unsupported",
+                                 "read-only",   "internal error",   "plugin error"};
+  return status >= 0 && status <= ALLOY_ERR_PLUGIN ? kNames[status] : "unknown status";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool same_path(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return a == b || fs::equivalent(a, b, ec);
+}
+
+class MergeJob : public JobServices {
+ public:
+  MergeJob(const MergeConfig& config, const LoadedPlugin& plugin, const JobOptions& options)
+      : config_(config), plugin_(plugin), options_(options), started_(Clock::now()) {
+    open_models();
+    params_ = std::make_unique<ResolvedParams>(plugin, config, model_configs_);
+    provider_ = create_provider(options.device);
+    WriterOptions writer_options;
+    writer_options.max_shard_bytes = options.max_shard_bytes;
+    writer_options.overwrite = options.overwrite;
+    writer_options.metadata = metadata();
+    writer_ = std::make_unique<SafetensorsWriter>(options.output_dir, writer_options);
+    if (!(plugin.descriptor->flags & ALLOY_PLUGIN_DECLARES_OUTPUTS)) declare_template_outputs();
+  }
+
+  JobSummary run() {
+    alloy_context ctx{this, {}};
+    void* state = nullptr;
+    const alloy_plugin& d = *plugin_.descriptor;
+    if (d.begin) {
+      phase_ = "prepare";
+      check(d.begin(&ctx, &state), ctx, "preparing");
+    }
+    // end() runs whatever happens after a successful begin().
+    struct EndGuard {
+      void (*end)(void*);
+      void* state;
+      ~EndGuard() {
+        if (end) end(state);
+      }
+    } end_guard{d.end, state};
+    phase_ = "merge";
+    if (d.merge) {
+      merge_tensors(state);
+    } else {
+      check(d.run(&ctx, state), ctx, "running");
+    }
+    check_not_cancelled();
+    copy_side_files();
+    writer_->finish();
+
+    JobSummary summary;
+    summary.output_dir = writer_->target();
+    summary.tensors = writer_->names().size();
+    summary.bytes_read = input_bytes_;
+    summary.bytes_written = output_bytes_;
+    summary.seconds = elapsed();
+    return summary;
+  }
+
+  // --- JobServices ---
+  const Registry& registry() const override { return registry_; }
+  Provider& provider() override { return *provider_; }
+  int32_t base_model() const override { return base_; }
+  const ParamValue& param(const std::string& name, int32_t model) const override {
+    return params_->get(name, model);
+  }
+  void log(int32_t level, const std::string& message) override {
+    if (options_.on_log) {
+      std::lock_guard<std::mutex> lock(report_mutex_);
+      options_.on_log(level, "[" + plugin_.id + "] " + message);
+    }
+  }
+  void progress(uint64_t done, uint64_t total) override { report(done, total, 0); }
+  bool cancelled() const override { return options_.cancel && options_.cancel->load(); }
+  void declare_output(const std::string& name, DType dtype, const Shape& shape) override {
+    if (options_.output_dir.empty()) fail(ALLOY_ERR_INTERNAL, "job has no output");
+    writer_->declare(name, is_float(dtype) ? config_.out_dtype.value_or(dtype) : dtype, shape);
+  }
+  const std::vector<std::string>& output_names() const override { return writer_->names(); }
+  void put_output(const std::string& name, const Tensor& tensor) override {
+    if (!writer_->declared(name)) {
+      fail(ALLOY_ERR_NOT_FOUND, "output '{}' was not declared", name);
+    }
+    if (writer_->declared_shape(name) != tensor.shape()) {
+      fail(ALLOY_ERR_SHAPE, "output '{}' was declared with shape {} but put with shape {}", name,
+           shape_string(writer_->declared_shape(name)), shape_string(tensor.shape()));
+    }
+    const DType want = writer_->declared_dtype(name);
+    if (tensor.dtype() != want && !(is_float(want) && is_float(tensor.dtype()))) {
+      fail(ALLOY_ERR_DTYPE, "output '{}' is {} but was put as {}", name, dtype_name(want),
+           dtype_name(tensor.dtype()));
+    }
+    {
+      std::lock_guard<std::mutex> lock(put_mutex_);
+      if (!put_.insert(name).second) fail(ALLOY_ERR_INVALID_ARGUMENT, "output '{}' put twice", name);
+    }
+    Tensor stored = tensor;
+    if (tensor.dtype() != want) {
+      stored = provider_->allocate(want, tensor.shape());
+      provider_->copy(stored, tensor);
+    }
+    if (stored.device().device_type == kDLCPU) {
+      writer_->write(name, stored.data(), stored.nbytes());
+    } else {
+      std::vector<char> host(stored.nbytes());
+      provider_->download(stored, host.data(), host.size());
+      writer_->write(name, host.data(), host.size());
+    }
+    output_bytes_ += stored.nbytes();
+  }
+
+ private:
+  void open_models() {
+    // The base model is index 0; fine-tuned models follow in config order. An entry of
+    // `models` that is the base model itself (as mergekit allows) is not a task.
+    if (config_.base_model) {
+      base_ = registry_.add_model(config_.base_model->model, config_.base_model->path,
+                                  ALLOY_ROLE_BASE);
+      model_configs_.push_back(nullptr);
+    } else if (plugin_.descriptor->flags & ALLOY_PLUGIN_NEEDS_BASE) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: strategy '{}' needs a base_model", config_.source,
+           plugin_.id);
+    }
+    for (const ModelConfig& m : config_.models) {
+      if (config_.base_model && same_path(m.path, config_.base_model->path)) continue;
+      registry_.add_model(m.model, m.path, ALLOY_ROLE_MODEL);
+      model_configs_.push_back(&m);
+    }
+    if (registry_.size() == (base_ >= 0 ? 1 : 0)) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: no model to merge besides the base model",
+           config_.source);
+    }
+  }
+
+  std::map<std::string, std::string> metadata() const {
+    std::vector<std::string> names;
+    for (int32_t m = 0; m < registry_.size(); ++m) names.push_back(registry_.model(m).name());
+    nlohmann::json models = names;
+    nlohmann::json params = params_->describe(names);
+    return {{"format", "pt"},
+            {"alloy_version", ALLOY_VERSION},
+            {"merge_method", plugin_.id},
+            {"strategy_version", plugin_.version},
+            {"parameters", params.dump()},
+            {"models", models.dump()},
+            {"base_model", base_ >= 0 ? registry_.model(base_).name() : ""}};
+  }
+
+  // The output has the layout of the base model (or of the first model without a base).
+  void declare_template_outputs() {
+    const Model& model = registry_.model(base_ >= 0 ? base_ : 0);
+    for (const TensorEntry& entry : model.tensors()) {
+      const DType dtype = is_float(entry.dtype) ? config_.dtype.value_or(entry.dtype) : entry.dtype;
+      declare_output(entry.name, dtype, entry.shape);
+      uint64_t bytes = 0;
+      for (int32_t m = 0; m < registry_.size(); ++m) {
+        if (const TensorEntry* e = registry_.model(m).find(entry.name)) bytes += e->bytes;
+      }
+      input_bytes_of_.push_back(bytes);
+      input_bytes_ += bytes;
+    }
+  }
+
+  void merge_tensors(void* state) {
+    const std::vector<std::string>& names = writer_->names();
+    const bool thread_safe = plugin_.descriptor->flags & ALLOY_PLUGIN_THREAD_SAFE;
+    const int cores = std::max(1u, std::thread::hardware_concurrency());
+    const int wanted = options_.threads > 0 ? options_.threads : cores;
+    const int workers = thread_safe ? std::max(1, std::min<int>(wanted, names.size())) : 1;
+    const int op_threads = std::max(1, wanted / workers);
+
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr first_error;
+    std::mutex error_mutex;
+    auto worker = [&] {
+      provider_->set_op_threads(op_threads);
+      while (!failed && !cancelled()) {
+        const std::size_t i = next++;
+        if (i >= names.size()) break;
+        try {
+          merge_one(names[i], state);
+          report_tensor_done(i < input_bytes_of_.size() ? input_bytes_of_[i] : 0, names.size());
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!first_error) first_error = std::current_exception();
+          failed = true;
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int w = 1; w < workers; ++w) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    if (first_error) std::rethrow_exception(first_error);
+  }
+
+  void merge_one(const std::string& name, void* state) {
+    const Model& source = registry_.model(base_ >= 0 ? base_ : 0);
+    const TensorEntry* entry = source.find(name);
+    if (entry && !is_float(entry->dtype)) {
+      // Integer and bool tensors (position ids, masks) are not weights: copied from the base.
+      put_output(name, source.read(name));
+    } else {
+      alloy_context ctx{this, {}};
+      check(plugin_.descriptor->merge(&ctx, state, name.c_str()), ctx,
+            fmt::format("merging tensor '{}'", name));
+      std::lock_guard<std::mutex> lock(put_mutex_);
+      if (!put_.count(name)) {
+        fail(ALLOY_ERR_PLUGIN, "strategy '{}' returned success for tensor '{}' without putting it",
+             plugin_.id, name);
+      }
+    }
+    for (int32_t m = 0; m < registry_.size(); ++m) {
+      if (registry_.model(m).find(name)) registry_.model(m).release(name);
+    }
+  }
+
+  void check(alloy_status status, const alloy_context& ctx, const std::string& doing) {
+    if (status == ALLOY_OK) return;
+    if (status == ALLOY_ERR_CANCELLED || cancelled()) fail(ALLOY_ERR_CANCELLED, "merge cancelled");
+    fail(status, "strategy '{}' failed {} ({}): {}", plugin_.id, doing, status_name(status),
+         ctx.error.empty() ? "no message" : ctx.error);
+  }
+
+  void check_not_cancelled() const {
+    if (cancelled()) fail(ALLOY_ERR_CANCELLED, "merge cancelled");
+  }
+
+  void report_tensor_done(uint64_t bytes, uint64_t total) {
+    std::lock_guard<std::mutex> lock(report_mutex_);
+    ++tensors_done_;
+    bytes_done_ += bytes;
+    report_locked(tensors_done_, total, bytes_done_);
+  }
+
+  void report(uint64_t done, uint64_t total, uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(report_mutex_);
+    report_locked(done, total, bytes);
+  }
+
+  void report_locked(uint64_t done, uint64_t total, uint64_t bytes) {
+    if (!options_.on_progress) return;
+    JobProgress p;
+    p.phase = phase_;
+    p.done = done;
+    p.total = total;
+    p.bytes_read = bytes;
+    p.seconds = elapsed();
+    options_.on_progress(p);
+  }
+
+  // Small files of a Hugging Face folder (config.json, tokenizer) travel with the weights.
+  void copy_side_files() {
+    if (base_ < 0) return;
+    const fs::path base_path = config_.base_model->path;
+    std::error_code ec;
+    if (!fs::is_directory(base_path, ec)) return;
+    for (const auto& entry : fs::directory_iterator(base_path, ec)) {
+      const std::string file = entry.path().filename().string();
+      const bool weights = entry.path().extension() == ".safetensors" ||
+                           file == "model.safetensors.index.json";
+      if (entry.is_regular_file(ec) && !weights && entry.file_size(ec) < (64u << 20)) {
+        writer_->add_side_file(entry.path().string());
+      }
+    }
+  }
+
+  double elapsed() const {
+    return std::chrono::duration<double>(Clock::now() - started_).count();
+  }
+
+  const MergeConfig& config_;
+  const LoadedPlugin& plugin_;
+  const JobOptions& options_;
+  Clock::time_point started_;
+  Registry registry_;
+  std::vector<const ModelConfig*> model_configs_;
+  int32_t base_ = ALLOY_GLOBAL;
+  std::unique_ptr<ResolvedParams> params_;
+  std::unique_ptr<Provider> provider_;
+  std::unique_ptr<SafetensorsWriter> writer_;
+  std::vector<uint64_t> input_bytes_of_;
+  uint64_t input_bytes_ = 0;
+  std::atomic<uint64_t> output_bytes_{0};
+  const char* phase_ = "";
+  std::mutex put_mutex_;
+  std::set<std::string> put_;
+  std::mutex report_mutex_;
+  uint64_t tensors_done_ = 0;
+  uint64_t bytes_done_ = 0;
+};
+
+}  // namespace
+
+JobSummary run_merge_job(const MergeConfig& config, const LoadedPlugin& plugin,
+                         const JobOptions& options) {
+  MergeJob job(config, plugin, options);
+  return job.run();
+}
+
+}  // namespace alloy

@@ -1,0 +1,46 @@
+// What the host table needs from a running job. The merge job implements it; the host table
+// (the C ABI side) only forwards to it, so the ABI layer knows nothing of configs or writers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <alloy/alloy.h>
+
+#include "compute/provider.hpp"
+#include "merge/param_value.hpp"
+#include "tensor/registry.hpp"
+
+namespace alloy {
+
+class JobServices {
+ public:
+  virtual ~JobServices() = default;
+  virtual const Registry& registry() const = 0;
+  virtual Provider& provider() = 0;
+  virtual int32_t base_model() const = 0;
+  // Throws ALLOY_ERR_NOT_FOUND for a name outside the schema, ALLOY_ERR_INVALID_ARGUMENT for a
+  // global parameter asked per model or a bad model index.
+  virtual const ParamValue& param(const std::string& name, int32_t model) const = 0;
+  virtual void log(int32_t level, const std::string& message) = 0;
+  virtual void progress(uint64_t done, uint64_t total) = 0;
+  virtual bool cancelled() const = 0;
+  virtual void declare_output(const std::string& name, DType dtype, const Shape& shape) = 0;
+  virtual const std::vector<std::string>& output_names() const = 0;
+  virtual void put_output(const std::string& name, const Tensor& tensor) = 0;
+};
+
+}  // namespace alloy
+
+// One callback invocation. Defined here (not in the SDK) because it is opaque to plugins.
+struct alloy_context {
+  alloy::JobServices* job = nullptr;
+  std::string error;
+};
+
+// A tensor handed to a plugin: the core tensor it owns a reference to.
+struct alloy_tensor {
+  alloy::Tensor tensor;
+};

@@ -1,0 +1,109 @@
+// alloy merge CONFIG.yaml -o OUTDIR
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "error.hpp"
+#include "merge/config.hpp"
+#include "merge/job.hpp"
+#include "options.hpp"
+#include "plugin/plugin_catalog.hpp"
+#include "progress_bar.hpp"
+#include "size_text.hpp"
+
+namespace alloy::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_interrupt(int) { g_cancel = true; }
+
+const char* level_name(int32_t level) {
+  switch (level) {
+    case ALLOY_LOG_DEBUG:
+      return "debug";
+    case ALLOY_LOG_WARN:
+      return "warning";
+    case ALLOY_LOG_ERROR:
+      return "error";
+    default:
+      return "info";
+  }
+}
+
+}  // namespace
+
+int merge_command(const Args& args) {
+  po::options_description visible("merge options");
+  std::vector<std::string> plugin_dirs;
+  JobOptions options;
+  std::string shard_size = "5GB";
+  visible.add_options()
+      ("output,o", po::value(&options.output_dir)->required(), "output folder (must not exist)")
+      ("plugin-dir", po::value(&plugin_dirs)->composing(),
+       "extra folder of strategy plugins (repeatable; searched before ALLOY_PLUGIN_PATH)")
+      ("device", po::value(&options.device)->default_value("cpu"), "compute device: cpu")
+      ("threads", po::value(&options.threads)->default_value(0),
+       "worker threads (0: every core)")
+      ("shard-size", po::value(&shard_size)->default_value("5GB"),
+       "largest output shard, e.g. 5GB, 500MB")
+      ("force", "replace OUTDIR if it exists")
+      ("quiet,q", "no progress bar or summary");
+  po::options_description hidden;
+  std::string config_path;
+  hidden.add_options()("config", po::value(&config_path)->required(), "config");
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  po::variables_map vm;
+  int exit_code = 0;
+  if (!parse_options(args, "alloy merge CONFIG.yaml -o OUTDIR [options]", visible, hidden,
+                     positional, vm, &exit_code)) {
+    return exit_code;
+  }
+  options.overwrite = vm.count("force") > 0;
+  const bool quiet = vm.count("quiet") > 0;
+
+  try {
+    if (!parse_size(shard_size, &options.max_shard_bytes) || options.max_shard_bytes == 0) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "--shard-size '{}' is not a size like 5GB or 500MB",
+           shard_size);
+    }
+    const MergeConfig config = load_merge_config(config_path);
+    const PluginCatalog catalog = PluginCatalog::load(plugin_search_path(plugin_dirs));
+    for (const auto& problem : catalog.problems()) {
+      std::fprintf(stderr, "alloy: warning: skipped plugin %s\n", problem.c_str());
+    }
+    const LoadedPlugin& plugin = catalog.require(config.merge_method);
+
+    ProgressBar bar(!quiet);
+    options.on_progress = [&](const JobProgress& p) { bar.update(p); };
+    options.on_log = [&](int32_t level, const std::string& message) {
+      if (quiet && level < ALLOY_LOG_WARN) return;
+      bar.finish();
+      std::fprintf(stderr, "alloy: %s: %s\n", level_name(level), message.c_str());
+    };
+    options.cancel = &g_cancel;
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+
+    const JobSummary summary = run_merge_job(config, plugin, options);
+    bar.finish();
+    if (!quiet) {
+      std::printf("merged %llu tensors with %s in %.2f s (%.2f GB read, %.2f GB/s)\n",
+                  static_cast<unsigned long long>(summary.tensors), plugin.id.c_str(),
+                  summary.seconds, summary.bytes_read / 1e9,
+                  summary.seconds > 0 ? summary.bytes_read / 1e9 / summary.seconds : 0.0);
+    }
+    std::printf("%s\n", summary.output_dir.c_str());
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "\n");
+    print_error(e.what());
+    return e.status() == ALLOY_ERR_CANCELLED ? 130 : 1;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  }
+}
+
+}  // namespace alloy::cli

@@ -1,0 +1,268 @@
+// alloy.hpp - header-only C++ wrapper over alloy.h for plugin authors.
+//
+// RAII tensors, typed parameter lookup and ops as methods; a failed host call throws
+// alloy::sdk::Error inside the plugin, and ALLOY_DEFINE_PLUGIN turns exceptions back into
+// status codes at the ABI boundary, so no exception ever crosses into the host. Everything here
+// is inline and uses only the host table: a plugin built with it links against nothing.
+#ifndef ALLOY_ALLOY_HPP
+#define ALLOY_ALLOY_HPP
+
+#include <cstdint>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "alloy.h"
+
+namespace alloy {
+namespace sdk {
+
+class Error : public std::runtime_error {
+ public:
+  Error(alloy_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  alloy_status status() const { return status_; }
+
+ private:
+  alloy_status status_;
+};
+
+// The host table the plugin was loaded with; set by ALLOY_DEFINE_PLUGIN's entry point.
+inline const alloy_host*& host_table() {
+  static const alloy_host* table = nullptr;
+  return table;
+}
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(alloy_tensor* handle) : handle_(handle) {}
+  ~Tensor() { host_table()->tensor_release(handle_); }
+  Tensor(Tensor&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  Tensor& operator=(Tensor&& other) noexcept {
+    if (this != &other) {
+      host_table()->tensor_release(handle_);
+      handle_ = std::exchange(other.handle_, nullptr);
+    }
+    return *this;
+  }
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+
+  alloy_tensor* get() const { return handle_; }
+  explicit operator bool() const { return handle_ != nullptr; }
+
+ private:
+  alloy_tensor* handle_ = nullptr;
+};
+
+// One callback's context: wraps every host call, throwing on failure.
+class Context {
+ public:
+  explicit Context(alloy_context* ctx) : ctx_(ctx), host_(host_table()) {}
+  alloy_context* get() const { return ctx_; }
+  const alloy_host& host() const { return *host_; }
+
+  void check(alloy_status status) const {
+    if (status != ALLOY_OK) throw Error(status, host_->last_error(ctx_));
+  }
+
+  // Diagnostics.
+  void log(int32_t level, const std::string& message) const {
+    host_->log(ctx_, level, message.c_str());
+  }
+  void progress(uint64_t done, uint64_t total) const { host_->progress(ctx_, done, total); }
+  void check_cancelled() const {
+    if (host_->is_cancelled(ctx_)) throw Error(ALLOY_ERR_CANCELLED, "cancelled");
+  }
+
+  // Parameters: pass a model index for per-model parameters.
+  double param_f64(const char* name, int32_t model = ALLOY_GLOBAL) const {
+    double v = 0;
+    check(host_->param_f64(ctx_, name, model, &v));
+    return v;
+  }
+  int64_t param_i64(const char* name, int32_t model = ALLOY_GLOBAL) const {
+    int64_t v = 0;
+    check(host_->param_i64(ctx_, name, model, &v));
+    return v;
+  }
+  bool param_bool(const char* name, int32_t model = ALLOY_GLOBAL) const {
+    int32_t v = 0;
+    check(host_->param_bool(ctx_, name, model, &v));
+    return v != 0;
+  }
+  std::string param_string(const char* name, int32_t model = ALLOY_GLOBAL) const {
+    const char* v = nullptr;
+    check(host_->param_string(ctx_, name, model, &v));
+    return v;
+  }
+
+  // Registry.
+  int32_t model_count() const { return host_->model_count(ctx_); }
+  int32_t base_model() const { return host_->base_model(ctx_); }
+  int32_t model_role(int32_t model) const { return host_->model_role(ctx_, model); }
+  std::string model_name(int32_t model) const {
+    const char* name = host_->model_name(ctx_, model);
+    return name ? name : "";
+  }
+  // Indices of the fine-tuned models (every model but the base), in config order.
+  std::vector<int32_t> fine_tuned_models() const {
+    std::vector<int32_t> models;
+    for (int32_t m = 0; m < model_count(); ++m) {
+      if (model_role(m) == ALLOY_ROLE_MODEL) models.push_back(m);
+    }
+    return models;
+  }
+  bool has_tensor(int32_t model, const char* name) const {
+    return host_->has_tensor(ctx_, model, name) != 0;
+  }
+  std::vector<int64_t> tensor_shape(int32_t model, const char* name) const {
+    int64_t shape[8];
+    int32_t ndim = 0;
+    check(host_->tensor_describe(ctx_, model, name, nullptr, &ndim, shape, 8));
+    return std::vector<int64_t>(shape, shape + ndim);
+  }
+  DLDataType tensor_dtype(int32_t model, const char* name) const {
+    DLDataType dtype;
+    check(host_->tensor_describe(ctx_, model, name, &dtype, nullptr, nullptr, 0));
+    return dtype;
+  }
+  static bool is_float(DLDataType t) {
+    return (t.code == kDLFloat && (t.bits == 32 || t.bits == 16)) ||
+           (t.code == kDLBfloat && t.bits == 16);
+  }
+  Tensor get(int32_t model, const char* name, DLDataType dtype = ALLOY_F32) const {
+    alloy_tensor* t = nullptr;
+    check(host_->tensor_get(ctx_, model, name, dtype, &t));
+    return Tensor(t);
+  }
+  Tensor alloc(const std::vector<int64_t>& shape, DLDataType dtype = ALLOY_F32) const {
+    alloy_tensor* t = nullptr;
+    check(host_->tensor_alloc(ctx_, dtype, static_cast<int32_t>(shape.size()), shape.data(), &t));
+    return Tensor(t);
+  }
+  // Same shape as `like`, zero-filled f32.
+  Tensor alloc_like(const Tensor& like) const { return alloc(shape(like)); }
+  DLTensor view(const Tensor& t) const {
+    DLTensor v;
+    check(host_->tensor_view(ctx_, t.get(), &v));
+    return v;
+  }
+  std::vector<int64_t> shape(const Tensor& t) const {
+    DLTensor v = view(t);
+    return std::vector<int64_t>(v.shape, v.shape + v.ndim);
+  }
+  uint64_t numel(const Tensor& t) const {
+    DLTensor v = view(t);
+    uint64_t n = 1;
+    for (int32_t i = 0; i < v.ndim; ++i) n *= static_cast<uint64_t>(v.shape[i]);
+    return n;
+  }
+
+  // Output.
+  std::vector<std::string> output_names() const {
+    std::vector<std::string> names;
+    const int64_t count = host_->output_count(ctx_);
+    for (int64_t i = 0; i < count; ++i) names.emplace_back(host_->output_name(ctx_, i));
+    return names;
+  }
+  void put(const char* name, const Tensor& t) const {
+    check(host_->output_put(ctx_, name, t.get()));
+  }
+  void declare(const char* name, const std::vector<int64_t>& shape,
+               DLDataType dtype = ALLOY_F32) const {
+    check(host_->output_declare(ctx_, name, dtype, static_cast<int32_t>(shape.size()),
+                                shape.data()));
+  }
+
+  // Compute on the job's provider.
+  void copy(Tensor& dst, const Tensor& src) const { check(host_->copy(ctx_, dst.get(), src.get())); }
+  void fill(Tensor& dst, double value) const { check(host_->fill(ctx_, dst.get(), value)); }
+  void unary(int32_t op, Tensor& dst, const Tensor& src, double alpha = 0, double beta = 0) const {
+    check(host_->unary(ctx_, op, dst.get(), src.get(), alpha, beta));
+  }
+  void binary(int32_t op, Tensor& dst, const Tensor& a, const Tensor& b) const {
+    check(host_->binary(ctx_, op, dst.get(), a.get(), b.get()));
+  }
+  void binary_scalar(int32_t op, Tensor& dst, const Tensor& a, double scalar) const {
+    check(host_->binary_scalar(ctx_, op, dst.get(), a.get(), scalar));
+  }
+  // y = alpha * x + beta * y
+  void axpby(double alpha, const Tensor& x, double beta, Tensor& y) const {
+    check(host_->axpby(ctx_, alpha, x.get(), beta, y.get()));
+  }
+  double reduce(int32_t op, const Tensor& x) const {
+    double v = 0;
+    check(host_->reduce(ctx_, op, x.get(), &v));
+    return v;
+  }
+  double kth_magnitude(const Tensor& x, uint64_t k) const {
+    double v = 0;
+    check(host_->kth_magnitude(ctx_, x.get(), k, &v));
+    return v;
+  }
+  void topk_mask(Tensor& mask, const Tensor& x, uint64_t k) const {
+    check(host_->topk_mask(ctx_, mask.get(), x.get(), k));
+  }
+  void magnitude_histogram(const Tensor& x, int32_t level, uint32_t prefix,
+                           uint64_t* counts) const {
+    check(host_->magnitude_histogram(ctx_, x.get(), level, prefix, counts));
+  }
+  void sign_elect(int32_t method, Tensor& dst, const std::vector<const Tensor*>& xs) const {
+    std::vector<const alloy_tensor*> handles;
+    handles.reserve(xs.size());
+    for (const Tensor* x : xs) handles.push_back(x->get());
+    check(host_->sign_elect(ctx_, method, dst.get(), static_cast<int32_t>(handles.size()),
+                            handles.data()));
+  }
+  // dst = cond != 0 ? a : b (b null: 0)
+  void where(Tensor& dst, const Tensor& cond, const Tensor& a, const Tensor* b = nullptr) const {
+    check(host_->where(ctx_, dst.get(), cond.get(), a.get(), b ? b->get() : nullptr));
+  }
+  void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
+            double beta, Tensor& c) const {
+    check(host_->gemm(ctx_, trans_a ? 1 : 0, trans_b ? 1 : 0, alpha, a.get(), b.get(), beta,
+                      c.get()));
+  }
+
+ private:
+  alloy_context* ctx_;
+  const alloy_host* host_;
+};
+
+// Runs `body` and turns any exception into a status with its message on ctx: the only way
+// a C++ plugin should leave a callback.
+template <typename Body>
+alloy_status guard(alloy_context* ctx, Body&& body) noexcept {
+  try {
+    body();
+    return ALLOY_OK;
+  } catch (const Error& e) {
+    return host_table()->set_error(ctx, e.status(), e.what());
+  } catch (const std::exception& e) {
+    return host_table()->set_error(ctx, ALLOY_ERR_PLUGIN, e.what());
+  } catch (...) {
+    return host_table()->set_error(ctx, ALLOY_ERR_PLUGIN, "unknown exception in plugin");
+  }
+}
+
+}  // namespace sdk
+}  // namespace alloy
+
+// Defines alloy_plugin_entry returning `descriptor` (an alloy_plugin with static storage).
+// Refuses (returns NULL) a host whose table is older than the one the plugin was built with.
+#define ALLOY_DEFINE_PLUGIN(descriptor)                                                  \
+  extern "C" ALLOY_PLUGIN_EXPORT const alloy_plugin* alloy_plugin_entry(                 \
+      const alloy_host* host) {                                                          \
+    if (host == nullptr || host->abi_major != ALLOY_ABI_MAJOR ||                         \
+        host->struct_size < sizeof(alloy_host)) {                                        \
+      return nullptr;                                                                    \
+    }                                                                                    \
+    ::alloy::sdk::host_table() = host;                                                   \
+    return &(descriptor);                                                                \
+  }
+
+#endif  // ALLOY_ALLOY_HPP
