@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages alloy builds with, skipping the ones already there.
+set -euo pipefail
+packages=(cmake make g++ gcc libdnnl-dev libboost-dev libboost-program-options-dev libfmt-dev
+  libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev time)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
