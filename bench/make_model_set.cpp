@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   try {
     const std::vector<TensorPlan> plan = layout(o);
+    std::filesystem::create_directories(o.out);
     for (int m = 0; m <= o.models; ++m) {
       const std::string dir = o.out + "/" + (m == 0 ? "base" : "task_" + std::to_string(m));
       write_model(o, plan, dir, m);

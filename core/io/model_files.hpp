@@ -9,7 +9,7 @@
 namespace alloy {
 
 struct ShardIndex {
-  std::map<std::string, std::string> metadata;  // string values of "metadata"
+  std::map<std::string, std::string> metadata;    // string values of "metadata"
   std::map<std::string, std::string> weight_map;  // tensor name -> shard file name
 };
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/mapped_file.hpp"
@@ -29,6 +30,11 @@ struct SafetensorsHeader {
   std::map<std::string, std::string> metadata;
   uint64_t data_start = 0;  // 8 + N
 };
+
+// Empty when `name` may name a tensor: not empty, no control characters (bytes below 0x20 and
+// 0x7f), as the reader, the writer and index files require. Otherwise a phrase for an error
+// message saying why not, with the name's control characters escaped.
+std::string tensor_name_problem(std::string_view name);
 
 // Parses and validates the first bytes of a file of `file_size` bytes (`size` bytes of it are
 // in `data`; at least 8 + N are needed). Throws alloy::Error (ALLOY_ERR_IO) naming

@@ -18,7 +18,7 @@ namespace alloy {
 
 struct WriterOptions {
   uint64_t max_shard_bytes = 5ull * 1000 * 1000 * 1000;  // Hugging Face's default, 5 GB
-  std::map<std::string, std::string> metadata;            // __metadata__ of every shard
+  std::map<std::string, std::string> metadata;           // __metadata__ of every shard
   bool overwrite = false;  // replace an existing target instead of failing
 };
 
@@ -44,14 +44,18 @@ class SafetensorsWriter {
   void add_side_file(const std::string& source_path);
 
   // Checks every declared tensor was written (else throws naming the first missing one),
-  // writes the index when there are several shards, syncs, and renames into place.
+  // writes the index when there are several shards, syncs, and renames into place. Call it
+  // once, after every write has returned; when it throws, the output is discarded.
   void finish();
   // The folder finish() created.
   const std::string& target() const { return target_; }
 
  private:
   struct Slot;
-  void freeze_layout();  // requires mutex_
+  Slot& slot(const std::string& name) const;  // throws for an undeclared name
+  void freeze_layout();                       // requires mutex_
+  void commit();                              // renames the finished folder into place
+  void discard() noexcept;                    // closes the shards, removes the temp folder
   std::string target_;
   std::string temp_;
   WriterOptions options_;

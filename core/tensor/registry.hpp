@@ -38,11 +38,12 @@ class Model {
     std::size_t entry;
     std::size_t file;
   };
+  const Location& locate(const std::string& tensor) const;  // throws naming model and tensor
   std::string name_;
+  std::string path_;
   int32_t role_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::vector<TensorEntry> tensors_;
-  std::vector<std::size_t> file_of_entry_;
   std::unordered_map<std::string, Location> by_name_;
 };
 

@@ -106,7 +106,8 @@ TEST(Cli, ShardedOutputWithIndexReadsBack) {
       {"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--shard-size", "2KB"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir.file("out/model.safetensors.index.json")));
-  EXPECT_TRUE(fs::exists(dir.file("out/model-00001-of-00003.safetensors")));
+  // 2 KB shards: [embed 2368 B], [q_proj + bias], [fc1 3072 B], [norm, head, scalar].
+  EXPECT_TRUE(fs::exists(dir.file("out/model-00004-of-00004.safetensors")));
   EXPECT_EQ(read_model_f32(dir.file("out")).size(), 7u);
 }
 

@@ -1,5 +1,7 @@
 #include "model_set.hpp"
 
+#include <stdexcept>
+
 #include "io/safetensors.hpp"
 #include "tensor/registry.hpp"
 

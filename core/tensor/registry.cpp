@@ -1,0 +1,84 @@
+#include "tensor/registry.hpp"
+
+#include <utility>
+
+#include "error.hpp"
+#include "io/model_files.hpp"
+
+namespace alloy {
+
+Model::Model(std::string name, const std::string& path, int32_t role)
+    : name_(std::move(name)), path_(path), role_(role) {
+  const ModelFiles located = find_model_files(path);
+  const bool indexed = !located.index_path.empty();
+  for (const std::string& file_path : located.files) {
+    const std::size_t file = files_.size();
+    files_.push_back(SafetensorsFile::open(file_path));
+    for (const TensorEntry& entry : files_.back()->header().tensors) {
+      const auto [it, inserted] = by_name_.emplace(entry.name, Location{tensors_.size(), file});
+      if (!inserted) {
+        fail(ALLOY_ERR_IO, "model '{}': tensor '{}' is in both {} and {}", name_, entry.name,
+             files_[it->second.file]->path(), file_path);
+      }
+      if (indexed) {
+        const auto owner = located.owners.find(entry.name);
+        if (owner == located.owners.end()) {
+          fail(ALLOY_ERR_IO, "{} holds tensor '{}', which index {} does not list", file_path,
+               entry.name, located.index_path);
+        }
+        if (owner->second != file_path) {
+          fail(ALLOY_ERR_IO, "index {} puts tensor '{}' in {}, but it is in {}", located.index_path,
+               entry.name, owner->second, file_path);
+        }
+      }
+      tensors_.push_back(entry);
+    }
+  }
+  for (const auto& [tensor, owner] : located.owners) {
+    if (by_name_.count(tensor) == 0) {
+      fail(ALLOY_ERR_IO, "index {} lists tensor '{}' in {}, which does not hold it",
+           located.index_path, tensor, owner);
+    }
+  }
+}
+
+const Model::Location& Model::locate(const std::string& tensor) const {
+  const auto it = by_name_.find(tensor);
+  if (it == by_name_.end()) {
+    fail(ALLOY_ERR_NOT_FOUND, "model '{}' ({}) has no tensor '{}'", name_, path_, tensor);
+  }
+  return it->second;
+}
+
+const TensorEntry* Model::find(const std::string& tensor) const {
+  const auto it = by_name_.find(tensor);
+  return it == by_name_.end() ? nullptr : &tensors_[it->second.entry];
+}
+
+Tensor Model::read(const std::string& tensor) const {
+  const Location& at = locate(tensor);
+  return files_[at.file]->tensor(tensors_[at.entry]);
+}
+
+void Model::release(const std::string& tensor) const {
+  const Location& at = locate(tensor);
+  const TensorEntry& entry = tensors_[at.entry];
+  files_[at.file]->mapped().release(entry.offset, entry.bytes);
+}
+
+const std::string& Model::file_of(const std::string& tensor) const {
+  return files_[locate(tensor).file]->path();
+}
+
+std::vector<std::string> Model::files() const {
+  std::vector<std::string> paths;
+  for (const auto& file : files_) paths.push_back(file->path());
+  return paths;
+}
+
+int32_t Registry::add_model(std::string name, const std::string& path, int32_t role) {
+  models_.push_back(std::make_unique<Model>(std::move(name), path, role));
+  return size() - 1;
+}
+
+}  // namespace alloy
