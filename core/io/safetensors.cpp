@@ -76,6 +76,10 @@ Shape parse_entry_shape(const json& entry, const std::string& label, const std::
   if (!value.is_array()) {
     fail(ALLOY_ERR_IO, "{}: tensor '{}': shape {} is not an array", label, name, value.dump());
   }
+  if (value.size() > kMaxRank) {
+    fail(ALLOY_ERR_IO, "{}: tensor '{}': rank {} is more than the {} dimensions alloy supports",
+         label, name, value.size(), kMaxRank);
+  }
   Shape shape;
   for (const json& dim : value) {
     uint64_t d;

@@ -30,6 +30,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Weights in any format, and their indexes, are never copied beside the merged weights.
+bool is_weight_file(const fs::path& path) {
+  static const char* kWeightExtensions[] = {".safetensors", ".bin", ".pt",   ".pth",
+                                            ".ckpt",        ".h5",  ".gguf", ".msgpack"};
+  const std::string file = path.filename().string();
+  const std::string index_suffix = ".index.json";
+  if (file.size() > index_suffix.size() &&
+      file.compare(file.size() - index_suffix.size(), index_suffix.size(), index_suffix) == 0) {
+    return true;
+  }
+  for (const char* ext : kWeightExtensions) {
+    if (path.extension() == ext) return true;
+  }
+  return false;
+}
+
 bool same_path(const std::string& a, const std::string& b) {
   std::error_code ec;
   return a == b || fs::equivalent(a, b, ec);
@@ -68,6 +84,7 @@ class MergeJob : public JobServices {
     } end_guard{d.end, state};
     phase_ = "merge";
     if (d.merge) {
+      merging_ = true;
       merge_tensors(state);
     } else {
       check(d.run(&ctx, state), ctx, "running");
@@ -98,7 +115,10 @@ class MergeJob : public JobServices {
       options_.on_log(level, "[" + plugin_.id + "] " + message);
     }
   }
-  void progress(uint64_t done, uint64_t total) override { report(done, total, 0); }
+  // During merge() the host reports progress per tensor; a strategy's own counts would fight it.
+  void progress(uint64_t done, uint64_t total) override {
+    if (!merging_) report(done, total, 0);
+  }
   bool cancelled() const override { return options_.cancel && options_.cancel->load(); }
   void declare_output(const std::string& name, DType dtype, const Shape& shape) override {
     if (options_.output_dir.empty()) fail(ALLOY_ERR_INTERNAL, "job has no output");
@@ -285,10 +305,8 @@ class MergeJob : public JobServices {
     std::error_code ec;
     if (!fs::is_directory(base_path, ec)) return;
     for (const auto& entry : fs::directory_iterator(base_path, ec)) {
-      const std::string file = entry.path().filename().string();
-      const bool weights = entry.path().extension() == ".safetensors" ||
-                           file == "model.safetensors.index.json";
-      if (entry.is_regular_file(ec) && !weights && entry.file_size(ec) < (64u << 20)) {
+      if (entry.is_regular_file(ec) && !is_weight_file(entry.path()) &&
+          entry.file_size(ec) < (64u << 20)) {
         writer_->add_side_file(entry.path().string());
       }
     }
@@ -312,6 +330,7 @@ class MergeJob : public JobServices {
   uint64_t input_bytes_ = 0;
   std::atomic<uint64_t> output_bytes_{0};
   const char* phase_ = "";
+  std::atomic<bool> merging_{false};
   std::mutex put_mutex_;
   std::set<std::string> put_;
   std::mutex report_mutex_;

@@ -52,6 +52,7 @@ ResolvedParams::ResolvedParams(const LoadedPlugin& plugin, const MergeConfig& co
     Entry entry;
     entry.spec = &spec;
     const auto top = config.parameters.find(spec.name);
+    entry.has_global = top != config.parameters.end() || spec.default_value.has_value();
     if (top != config.parameters.end()) {
       entry.global = typed(spec, top->second, source + ": ");
     } else if (spec.default_value) {
@@ -61,7 +62,6 @@ ResolvedParams::ResolvedParams(const LoadedPlugin& plugin, const MergeConfig& co
            plugin.id, spec.name, spec.doc);
     }
     if (spec.scope == ALLOY_SCOPE_MODEL) {
-      const bool has_fallback = top != config.parameters.end() || spec.default_value.has_value();
       for (const ModelConfig* m : models) {
         if (m) {  // the base model (nullptr) takes no per-model values
           const auto own = m->parameters.find(spec.name);
@@ -70,7 +70,7 @@ ResolvedParams::ResolvedParams(const LoadedPlugin& plugin, const MergeConfig& co
                 typed(spec, own->second, fmt::format("{}: model '{}': ", source, m->model)));
             continue;
           }
-          if (!has_fallback) {
+          if (!entry.has_global) {
             fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: model '{}' needs parameter '{}': {}", source,
                  m->model, spec.name, spec.doc);
           }
@@ -86,7 +86,13 @@ const ParamValue& ResolvedParams::get(const std::string& name, int32_t model) co
   const auto it = entries_.find(name);
   if (it == entries_.end()) fail(ALLOY_ERR_NOT_FOUND, "no parameter '{}' in the schema", name);
   const Entry& e = it->second;
-  if (model == ALLOY_GLOBAL || e.spec->scope == ALLOY_SCOPE_GLOBAL) return e.global;
+  if (e.spec->scope == ALLOY_SCOPE_GLOBAL) return e.global;
+  if (model == ALLOY_GLOBAL) {
+    if (!e.has_global) {
+      fail(ALLOY_ERR_NOT_FOUND, "parameter '{}' is per model and has no top-level value", name);
+    }
+    return e.global;
+  }
   if (model < 0 || static_cast<std::size_t>(model) >= e.per_model.size()) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "parameter '{}': no model with index {}", name, model);
   }

@@ -1,5 +1,6 @@
 #include "plugin/descriptor.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -109,8 +110,10 @@ LoadedPlugin read_descriptor(const alloy_plugin* d, const std::string& file) {
   const char* base = reinterpret_cast<const char*>(d->params);
   for (int i = 0; i < d->param_count; ++i) {
     // The plugin's spec may be larger than ours (a newer minor): walk by its stride.
-    alloy_param_spec raw;
-    std::memcpy(&raw, base + static_cast<std::size_t>(i) * d->param_spec_size, sizeof raw);
+    // ...or smaller (an older minor, once this struct grows): copy what it has, zero the rest.
+    alloy_param_spec raw{};
+    std::memcpy(&raw, base + static_cast<std::size_t>(i) * d->param_spec_size,
+                std::min<std::size_t>(d->param_spec_size, sizeof raw));
     ParamSpec spec = read_param(raw, file, i);
     if (plugin.param(spec.name)) {
       fail(ALLOY_ERR_PLUGIN, "{}: parameter '{}' is declared twice", file, spec.name);

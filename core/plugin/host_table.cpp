@@ -17,8 +17,7 @@ alloy_status guarded(alloy_context* ctx, Body&& body) noexcept {
   if (!ctx) return ALLOY_ERR_INVALID_ARGUMENT;
   try {
     body();
-    ctx->error.clear();
-    return ALLOY_OK;
+    return ALLOY_OK;  // ctx->error keeps the last failure, as alloy.h promises
   } catch (const Error& e) {
     ctx->error = e.what();
     return e.status();
@@ -61,8 +60,8 @@ const Model& model_at(alloy_context* ctx, int32_t model) {
 }
 
 Shape shape_arg(int32_t ndim, const int64_t* shape) {
-  if (ndim < 0 || ndim > 8 || (ndim > 0 && !shape)) {
-    fail(ALLOY_ERR_INVALID_ARGUMENT, "bad shape: rank {} (0 to 8 allowed)", ndim);
+  if (ndim < 0 || static_cast<std::size_t>(ndim) > kMaxRank || (ndim > 0 && !shape)) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "bad shape: rank {} (0 to {} allowed)", ndim, kMaxRank);
   }
   return Shape(shape, shape + ndim);
 }

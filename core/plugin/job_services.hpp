@@ -21,8 +21,9 @@ class JobServices {
   virtual const Registry& registry() const = 0;
   virtual Provider& provider() = 0;
   virtual int32_t base_model() const = 0;
-  // Throws ALLOY_ERR_NOT_FOUND for a name outside the schema, ALLOY_ERR_INVALID_ARGUMENT for a
-  // global parameter asked per model or a bad model index.
+  // Throws ALLOY_ERR_NOT_FOUND for a name outside the schema or a per-model parameter asked
+  // with ALLOY_GLOBAL that has no top-level value or default; ALLOY_ERR_INVALID_ARGUMENT for a
+  // bad model index. A global parameter asked with a model index gives its one value.
   virtual const ParamValue& param(const std::string& name, int32_t model) const = 0;
   virtual void log(int32_t level, const std::string& message) = 0;
   virtual void progress(uint64_t done, uint64_t total) = 0;

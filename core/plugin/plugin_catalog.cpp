@@ -48,11 +48,17 @@ const ParamSpec* LoadedPlugin::param(const std::string& name) const {
 
 LoadedPlugin PluginCatalog::load_file(const std::string& path) {
   boost::dll::shared_library library;
-  std::error_code ec;  // BOOST_DLL_USE_STD_FS: std types throughout
-  library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
-  if (ec) {
-    // dlerror() has the precise reason (missing dependency, not an ELF, wrong architecture).
-    fail(ALLOY_ERR_PLUGIN, "{}: cannot be loaded: {}", path, ec.message());
+  try {
+    library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::system_error& e) {
+    // The throwing overload carries dlerror()'s text: the precise reason (not an ELF, a missing
+    // dependency, an undefined symbol), which the error code alone loses.
+    const std::string what = e.what();
+    const std::string marker = "dlerror system message: ";
+    const auto at = what.find(marker);
+    std::string reason = at == std::string::npos ? what : what.substr(at + marker.size());
+    if (!reason.empty() && reason.back() == ')') reason.pop_back();
+    fail(ALLOY_ERR_PLUGIN, "{}: cannot be loaded: {}", path, reason);
   }
   if (!library.has(ALLOY_PLUGIN_ENTRY_SYMBOL)) {
     fail(ALLOY_ERR_PLUGIN, "{}: not an alloy plugin (no '{}' symbol)", path,

@@ -14,6 +14,9 @@ namespace alloy {
 
 using Shape = std::vector<int64_t>;
 
+// Highest rank alloy reads or allocates (alloy.h promises plugins 8 dims are always enough).
+constexpr std::size_t kMaxRank = 8;
+
 // Number of elements; throws alloy::Error when a dimension is negative or the product
 // overflows 64 bits.
 uint64_t shape_numel(const Shape& shape);

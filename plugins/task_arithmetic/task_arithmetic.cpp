@@ -11,11 +11,15 @@ using alloy::sdk::Tensor;
 
 const alloy_param_spec kParams[] = {
     {"lambda", ALLOY_PARAM_F64, ALLOY_SCOPE_GLOBAL, "1.0",
-     "Scale of the summed task vectors (mergekit's default 1.0; the papers use 0.3).", nullptr},
+     "Scale of the summed task vectors (mergekit's default 1.0; the paper tunes it on "
+     "validation data, FusionBench uses 0.3).",
+     nullptr},
     {"weight", ALLOY_PARAM_F64, ALLOY_SCOPE_MODEL, "1.0", "Weight of this model's task vector.",
      nullptr},
     {"normalize", ALLOY_PARAM_BOOL, ALLOY_SCOPE_GLOBAL, "false",
      "Divide the weighted sum by the sum of the weights.", nullptr},
+    {"int8_mask", ALLOY_PARAM_BOOL, ALLOY_SCOPE_GLOBAL, "false",
+     "Accepted for mergekit compatibility; a memory option there, no effect here.", nullptr},
 };
 
 alloy_status merge(alloy_context* raw, void*, const char* name) {

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -34,8 +33,9 @@ inline uint32_t bin_of_kth(const std::vector<uint64_t>& counts, uint64_t k, uint
   return 0;
 }
 
-// Returns, per model index, the k-th largest |tau| with k = floor(density * total elements);
-// +inf when k == 0 (nothing kept), 0 when density == 1 (everything kept).
+// Returns, per model index, the magnitude an entry of its task vector needs to be kept: as in
+// the TIES paper's code and FusionBench (`|tau| >= kthvalue(N - int(N * density))`), the k-th
+// largest |tau| with k = int(N * density) + 1 over all N entries; 0 (keep all) when k > N.
 inline std::vector<double> model_thresholds(const Context& ctx,
                                             const std::vector<int32_t>& models) {
   const int32_t base_model = ctx.base_model();
@@ -69,9 +69,9 @@ inline std::vector<double> model_thresholds(const Context& ctx,
     if (level == 0) {
       for (std::size_t i = 0; i < n; ++i) {
         const double density = ctx.param_f64("density", models[i]);
-        k[i] = static_cast<uint64_t>(density * static_cast<double>(total[i]));
+        k[i] = static_cast<uint64_t>(density * static_cast<double>(total[i])) + 1;
         uint64_t above = 0;
-        prefix[i] = k[i] == 0 ? 0 : bin_of_kth(coarse[i], k[i], &above);
+        prefix[i] = k[i] > total[i] ? 0 : bin_of_kth(coarse[i], k[i], &above);
         remaining[i] = k[i] - above;
       }
     }
@@ -81,9 +81,7 @@ inline std::vector<double> model_thresholds(const Context& ctx,
   std::vector<double> thresholds(static_cast<std::size_t>(ctx.model_count()), 0.0);
   for (std::size_t i = 0; i < n; ++i) {
     double& threshold = thresholds[static_cast<std::size_t>(models[i])];
-    if (k[i] == 0) {
-      threshold = std::numeric_limits<double>::infinity();
-    } else if (k[i] >= total[i]) {
+    if (k[i] > total[i]) {
       threshold = 0.0;
     } else {
       uint64_t above = 0;

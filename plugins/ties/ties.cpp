@@ -1,9 +1,11 @@
 // TIES-Merging (Yadav et al., NeurIPS 2023): trim each task vector to its largest-magnitude
 // entries, elect a sign per parameter by total mass, and merge only the entries that agree.
 //
-// Defaults follow mergekit (per-tensor trimming, disjoint mean weighted by `weight`), so a
-// mergekit TIES config gives mergekit's result; `trim_scope: model` and `disjoint: sum` give
-// the paper's and FusionBench's setting (one magnitude threshold over the whole task vector).
+// Defaults follow mergekit's semantics (per-tensor trimming, disjoint mean weighted by
+// `weight`), so a mergekit TIES config gives mergekit's result; the default density is the
+// paper's 20% (mergekit's own default is 1.0, no trimming). `trim_scope: model` trims with one
+// threshold over the whole task vector as the paper's code and FusionBench do; with
+// `disjoint: sum, lambda: 0.3` it is FusionBench's setting.
 #include <alloy/alloy.hpp>
 
 #include <cmath>
@@ -27,8 +29,8 @@ const alloy_param_spec kParams[] = {
     {"weight", ALLOY_PARAM_F64, ALLOY_SCOPE_MODEL, "1.0",
      "Weight of this model's task vector in the sign election and the merge.", nullptr},
     {"lambda", ALLOY_PARAM_F64, ALLOY_SCOPE_GLOBAL, "1.0",
-     "Scale of the merged task vector (mergekit's default 1.0; the papers use 0.3 with "
-     "disjoint: sum).",
+     "Scale of the merged task vector (mergekit's default 1.0; FusionBench uses 0.3 with "
+     "disjoint: sum; the paper tunes it on validation data).",
      nullptr},
     {"trim_scope", ALLOY_PARAM_STRING, ALLOY_SCOPE_GLOBAL, "tensor",
      "tensor: one magnitude threshold per tensor (mergekit); model: one threshold over all "

@@ -57,11 +57,9 @@ Weights reference_ties(const Weights& base, const std::vector<Weights>& models,
       for (const auto& [name, d] : deltas[i]) {
         for (double v : d) magnitudes.push_back(std::fabs(v));
       }
-      const auto k = static_cast<std::size_t>(opt.densities[i] * magnitudes.size());
-      if (k == 0) {
-        for (auto& [name, d] : deltas[i]) std::fill(d.begin(), d.end(), 0.0);
-        continue;
-      }
+      // FusionBench: keep |d| >= the (int(N * density) + 1)-th largest magnitude.
+      const auto k = static_cast<std::size_t>(opt.densities[i] * magnitudes.size()) + 1;
+      if (k > magnitudes.size()) continue;
       std::sort(magnitudes.rbegin(), magnitudes.rend());
       const double threshold = magnitudes[k - 1];
       for (auto& [name, d] : deltas[i]) {
