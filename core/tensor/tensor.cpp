@@ -1,10 +1,9 @@
 #include "tensor/tensor.hpp"
 
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "error.hpp"
+#include "tensor/host_memory.hpp"
 
 namespace alloy {
 
@@ -41,19 +40,15 @@ Tensor::Tensor(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer, uint64_
 }
 
 namespace {
-void* aligned_zeroed(uint64_t bytes) {
-  const uint64_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (!p) {
-    fail(ALLOY_ERR_OUT_OF_MEMORY, "out of memory allocating {} bytes", bytes);
-  }
+void* zeroed(uint64_t bytes) {
+  void* p = host_allocate(bytes);
   std::memset(p, 0, bytes);
   return p;
 }
 }  // namespace
 
-HostBuffer::HostBuffer(uint64_t bytes) : Buffer(aligned_zeroed(bytes), bytes, cpu_device(), true) {}
+HostBuffer::HostBuffer(uint64_t bytes) : Buffer(zeroed(bytes), bytes, cpu_device(), true) {}
 
-HostBuffer::~HostBuffer() { std::free(data()); }
+HostBuffer::~HostBuffer() { host_free(data(), bytes()); }
 
 }  // namespace alloy

@@ -73,7 +73,7 @@ class Tensor {
   uint64_t offset_ = 0;
 };
 
-// Host memory from the C heap, 64-byte aligned, zero-filled.
+// Host memory (see host_memory.hpp), 64-byte aligned, zero-filled.
 class HostBuffer : public Buffer {
  public:
   explicit HostBuffer(uint64_t bytes);

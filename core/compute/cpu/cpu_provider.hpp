@@ -1,0 +1,44 @@
+// The CPU provider: tensors in host memory, ops on oneDNN where it computes them exactly and
+// on own OpenMP kernels elsewhere. Each op checks its arguments (OpChecks), returns early on
+// empty tensors, then runs the first implementation that takes it, best first, reference last.
+#pragma once
+
+#include "compute/cpu/op_checks.hpp"
+#include "compute/provider.hpp"
+
+namespace alloy {
+
+class CpuProvider final : public Provider {
+ public:
+  std::string name() const override { return "cpu"; }
+  DLDevice device() const override { return cpu_device(); }
+  // Sets the OpenMP team size of the calling thread, which oneDNN (built on the same OpenMP
+  // runtime) and the own kernels both use.
+  void set_op_threads(int threads) override;
+
+  Tensor allocate(DType dtype, const Shape& shape) override;
+  Tensor to_device(const Tensor& tensor) override;
+  void download(const Tensor& tensor, void* dst, uint64_t bytes) override;
+  void upload(Tensor& tensor, const void* src, uint64_t bytes) override;
+
+  void copy(Tensor& dst, const Tensor& src) override;
+  void fill(Tensor& dst, double value) override;
+  void unary(int32_t op, Tensor& dst, const Tensor& src, double alpha, double beta) override;
+  void binary(int32_t op, Tensor& dst, const Tensor& a, const Tensor& b) override;
+  void binary_scalar(int32_t op, Tensor& dst, const Tensor& a, double scalar) override;
+  void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
+  double reduce(int32_t op, const Tensor& x) override;
+  double kth_magnitude(const Tensor& x, uint64_t k) override;
+  void topk_mask(Tensor& mask, const Tensor& x, uint64_t k) override;
+  void magnitude_histogram(const Tensor& x, int32_t level, uint32_t prefix,
+                           uint64_t* counts) override;
+  void sign_elect(int32_t method, Tensor& dst, const std::vector<const Tensor*>& xs) override;
+  void where(Tensor& dst, const Tensor& cond, const Tensor& a, const Tensor* b) override;
+  void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+            Tensor& c) override;
+
+ private:
+  OpChecks checks_{cpu_device()};
+};
+
+}  // namespace alloy
