@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and end-to-end tests (ctest), then an out-of-tree plugin built
-# from docs/ with only the SDK header and loaded by the host.
+# The whole test suite: unit and end-to-end tests (ctest), an out-of-tree plugin built from
+# docs/ with only the SDK header, and alloy's results against mergekit's.
 set -euo pipefail
 build=${1:-build}
-ctest --test-dir "$build" --output-on-failure -j2
 scripts/check_out_of_tree_plugin.sh "$build"
+scripts/mergekit_check.sh "$build"
+ctest --test-dir "$build" --output-on-failure -j2
