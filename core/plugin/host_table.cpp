@@ -1,6 +1,7 @@
 #include "plugin/host_table.hpp"
 
 #include <cstring>
+#include <memory>
 #include <new>
 #include <variant>
 
@@ -186,15 +187,21 @@ alloy_status host_tensor_get(alloy_context* ctx, int32_t model, const char* name
                              DLDataType dtype, alloy_tensor** result) {
   return guarded(ctx, [&] {
     non_null(result, "output pointer");
-    const Tensor stored = model_at(ctx, model).read(name_arg(name));
+    const Model& source = model_at(ctx, model);
+    const Tensor stored = source.read(name_arg(name));
     Provider& provider = ctx->job->provider();
-    Tensor tensor = provider.to_device(stored);
+    auto handle = std::make_unique<alloy_tensor>();
+    handle->tensor = provider.to_device(stored);
     if (dtype.bits != 0 && dtype_arg(dtype) != stored.dtype()) {
       Tensor converted = provider.allocate(dtype_arg(dtype), stored.shape());
-      provider.copy(converted, tensor);
-      tensor = std::move(converted);
+      provider.copy(converted, handle->tensor);
+      handle->tensor = std::move(converted);
+      source.release(name);  // the mapped bytes are no longer needed
+    } else if (handle->tensor.buffer() == stored.buffer()) {
+      handle->source = &source;  // a view of the mapping: drop its pages when given back
+      handle->name = name;
     }
-    *result = new alloy_tensor{std::move(tensor)};
+    *result = handle.release();
   });
 }
 
@@ -203,7 +210,7 @@ alloy_status host_tensor_alloc(alloy_context* ctx, DLDataType dtype, int32_t ndi
   return guarded(ctx, [&] {
     non_null(result, "output pointer");
     Tensor t = ctx->job->provider().allocate(dtype_arg(dtype), shape_arg(ndim, shape));
-    *result = new alloy_tensor{std::move(t)};
+    *result = new alloy_tensor{std::move(t), nullptr, {}};
   });
 }
 

@@ -41,7 +41,14 @@ struct alloy_context {
   std::string error;
 };
 
-// A tensor handed to a plugin: the core tensor it owns a reference to.
+// A tensor handed to a plugin: the core tensor it owns a reference to. A zero-copy view of a
+// model file remembers where it came from, so giving it back also drops its pages from memory
+// (global passes over every tensor would otherwise keep whole models resident).
 struct alloy_tensor {
   alloy::Tensor tensor;
+  const alloy::Model* source = nullptr;
+  std::string name;
+  ~alloy_tensor() {
+    if (source) source->release(name);
+  }
 };
