@@ -18,8 +18,7 @@ int inspect_command(const Args& args) {
   positional.add("path", 1);
   po::variables_map vm;
   int exit_code = 0;
-  if (!parse_options(args, "alloy inspect FILE|DIR", visible, hidden, positional, vm,
-                     &exit_code)) {
+  if (!parse_options(args, "alloy inspect FILE|DIR", visible, hidden, positional, vm, &exit_code)) {
     return exit_code;
   }
   try {

@@ -10,13 +10,14 @@
 namespace {
 
 void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: alloy <command> [options]\n\n"
-               "commands:\n"
-               "  merge CONFIG.yaml -o OUTDIR   merge models as a mergekit-style config says\n"
-               "  plugins                       list strategy plugins and their parameters\n"
-               "  inspect FILE|DIR              list a model's tensors, dtypes, shapes, metadata\n\n"
-               "`alloy <command> --help` shows a command's options.\n");
+  std::fprintf(
+      out,
+      "usage: alloy <command> [options]\n\n"
+      "commands:\n"
+      "  merge CONFIG.yaml -o OUTDIR   merge models as a mergekit-style config says\n"
+      "  plugins                       list strategy plugins and their parameters\n"
+      "  inspect FILE|DIR              list a model's tensors, dtypes, shapes, metadata\n\n"
+      "`alloy <command> --help` shows a command's options.\n");
 }
 
 }  // namespace

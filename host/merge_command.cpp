@@ -38,17 +38,15 @@ int merge_command(const Args& args) {
   std::vector<std::string> plugin_dirs;
   JobOptions options;
   std::string shard_size = "5GB";
-  visible.add_options()
-      ("output,o", po::value(&options.output_dir)->required(), "output folder (must not exist)")
-      ("plugin-dir", po::value(&plugin_dirs)->composing(),
-       "extra folder of strategy plugins (repeatable; searched before ALLOY_PLUGIN_PATH)")
-      ("device", po::value(&options.device)->default_value("cpu"), "compute device: cpu")
-      ("threads", po::value(&options.threads)->default_value(0),
-       "worker threads (0: every core)")
-      ("shard-size", po::value(&shard_size)->default_value("5GB"),
-       "largest output shard, e.g. 5GB, 500MB")
-      ("force", "replace OUTDIR if it exists")
-      ("quiet,q", "no progress bar or summary");
+  visible.add_options()("output,o", po::value(&options.output_dir)->required(),
+                        "output folder (must not exist)")(
+      "plugin-dir", po::value(&plugin_dirs)->composing(),
+      "extra folder of strategy plugins (repeatable; searched before ALLOY_PLUGIN_PATH)")(
+      "device", po::value(&options.device)->default_value("cpu"), "compute device: cpu")(
+      "threads", po::value(&options.threads)->default_value(0), "worker threads (0: every core)")(
+      "shard-size", po::value(&shard_size)->default_value("5GB"),
+      "largest output shard, e.g. 5GB, 500MB")("force", "replace OUTDIR if it exists")(
+      "quiet,q", "no progress bar or summary");
   po::options_description hidden;
   std::string config_path;
   hidden.add_options()("config", po::value(&config_path)->required(), "config");

@@ -32,8 +32,8 @@ int plugins_command(const Args& args) {
         for (const auto& c : s.choices) type += (type.empty() ? "" : "|") + c;
       }
       std::printf("    %-12s %-14s %-9s default %-8s %s\n", s.name.c_str(), type.c_str(),
-                  param_scope_name(s.scope), s.default_value ? s.default_value->c_str() : "(required)",
-                  s.doc.c_str());
+                  param_scope_name(s.scope),
+                  s.default_value ? s.default_value->c_str() : "(required)", s.doc.c_str());
     }
   }
   if (catalog.plugins().empty()) std::printf("\nno plugins found\n");

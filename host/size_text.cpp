@@ -14,9 +14,9 @@ bool parse_size(const std::string& text, uint64_t* bytes) {
     const char* name;
     double scale;
   };
-  static const Unit kUnits[] = {{"", 1},      {"B", 1},       {"KB", 1e3},
-                                {"MB", 1e6},  {"GB", 1e9},    {"KiB", 1024.0},
-                                {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+  static const Unit kUnits[] = {
+      {"", 1},     {"B", 1},        {"KB", 1e3},        {"MB", 1e6},
+      {"GB", 1e9}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
   for (const Unit& u : kUnits) {
     if (unit == u.name) {
       const double b = value * u.scale;

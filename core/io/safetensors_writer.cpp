@@ -126,8 +126,7 @@ SafetensorsWriter::SafetensorsWriter(std::string target_dir, WriterOptions optio
   if (target_.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "the output folder name is empty");
   std::error_code error;
   if (fs::exists(fs::symlink_status(target_, error)) && !options_.overwrite) {
-    fail(ALLOY_ERR_IO, "output folder {} already exists (pass --force to replace it)",
-         target_);
+    fail(ALLOY_ERR_IO, "output folder {} already exists (pass --force to replace it)", target_);
   }
   options_.metadata.emplace("format", "pt");  // Hugging Face's loaders expect it
   // Beside the target, so the final rename stays on one file system and is atomic.

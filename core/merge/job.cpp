@@ -140,7 +140,8 @@ class MergeJob : public JobServices {
     }
     {
       std::lock_guard<std::mutex> lock(put_mutex_);
-      if (!put_.insert(name).second) fail(ALLOY_ERR_INVALID_ARGUMENT, "output '{}' put twice", name);
+      if (!put_.insert(name).second)
+        fail(ALLOY_ERR_INVALID_ARGUMENT, "output '{}' put twice", name);
     }
     Tensor stored = tensor;
     if (tensor.dtype() != want) {
@@ -162,8 +163,8 @@ class MergeJob : public JobServices {
     // The base model is index 0; fine-tuned models follow in config order. An entry of
     // `models` that is the base model itself (as mergekit allows) is not a task.
     if (config_.base_model) {
-      base_ = registry_.add_model(config_.base_model->model, config_.base_model->path,
-                                  ALLOY_ROLE_BASE);
+      base_ =
+          registry_.add_model(config_.base_model->model, config_.base_model->path, ALLOY_ROLE_BASE);
       model_configs_.push_back(nullptr);
     } else if (plugin_.descriptor->flags & ALLOY_PLUGIN_NEEDS_BASE) {
       fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: strategy '{}' needs a base_model", config_.source,
@@ -312,9 +313,7 @@ class MergeJob : public JobServices {
     }
   }
 
-  double elapsed() const {
-    return std::chrono::duration<double>(Clock::now() - started_).count();
-  }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }
 
   const MergeConfig& config_;
   const LoadedPlugin& plugin_;

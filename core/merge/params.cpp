@@ -37,8 +37,8 @@ ResolvedParams::ResolvedParams(const LoadedPlugin& plugin, const MergeConfig& co
       const ParamSpec* spec = plugin.param(name);
       if (!spec) {
         fail(ALLOY_ERR_INVALID_ARGUMENT,
-             "{}: model '{}': strategy '{}' has no parameter '{}' (it has: {})", source,
-             m->model, plugin.id, name, known_names(plugin));
+             "{}: model '{}': strategy '{}' has no parameter '{}' (it has: {})", source, m->model,
+             plugin.id, name, known_names(plugin));
       }
       if (spec->scope != ALLOY_SCOPE_MODEL) {
         fail(ALLOY_ERR_INVALID_ARGUMENT,

@@ -28,7 +28,7 @@ class ResolvedParams {
   struct Entry {
     const ParamSpec* spec = nullptr;
     ParamValue global;
-    bool has_global = false;  // set at the top level or by a default
+    bool has_global = false;            // set at the top level or by a default
     std::vector<ParamValue> per_model;  // by registry index, for ALLOY_SCOPE_MODEL
   };
   std::map<std::string, Entry> entries_;

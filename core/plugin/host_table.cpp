@@ -146,9 +146,8 @@ int32_t host_model_role(alloy_context* ctx, int32_t model) {
   return ctx && ctx->job->registry().valid(model) ? ctx->job->registry().model(model).role() : 0;
 }
 const char* host_model_name(alloy_context* ctx, int32_t model) {
-  return ctx && ctx->job->registry().valid(model)
-             ? ctx->job->registry().model(model).name().c_str()
-             : nullptr;
+  return ctx && ctx->job->registry().valid(model) ? ctx->job->registry().model(model).name().c_str()
+                                                  : nullptr;
 }
 int64_t host_tensor_count(alloy_context* ctx, int32_t model) {
   if (!ctx || !ctx->job->registry().valid(model)) return -1;
@@ -174,8 +173,8 @@ alloy_status host_tensor_describe(alloy_context* ctx, int32_t model, const char*
     if (!entry) fail(ALLOY_ERR_NOT_FOUND, "model '{}' has no tensor '{}'", m.name(), name);
     const auto rank = static_cast<int32_t>(entry->shape.size());
     if (shape && capacity < rank) {
-      fail(ALLOY_ERR_INVALID_ARGUMENT, "shape buffer holds {} dims, tensor '{}' has {}",
-           capacity, name, rank);
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "shape buffer holds {} dims, tensor '{}' has {}", capacity,
+           name, rank);
     }
     if (dtype) *dtype = to_dlpack(entry->dtype);
     if (ndim) *ndim = rank;
@@ -183,8 +182,8 @@ alloy_status host_tensor_describe(alloy_context* ctx, int32_t model, const char*
   });
 }
 
-alloy_status host_tensor_get(alloy_context* ctx, int32_t model, const char* name,
-                             DLDataType dtype, alloy_tensor** result) {
+alloy_status host_tensor_get(alloy_context* ctx, int32_t model, const char* name, DLDataType dtype,
+                             alloy_tensor** result) {
   return guarded(ctx, [&] {
     non_null(result, "output pointer");
     const Model& source = model_at(ctx, model);
@@ -276,23 +275,20 @@ alloy_status host_copy(alloy_context* ctx, alloy_tensor* dst, const alloy_tensor
 alloy_status host_fill(alloy_context* ctx, alloy_tensor* dst, double value) {
   return guarded(ctx, [&] { ctx->job->provider().fill(out(dst, "dst"), value); });
 }
-alloy_status host_unary(alloy_context* ctx, int32_t op, alloy_tensor* dst,
-                        const alloy_tensor* src, double alpha, double beta) {
-  return guarded(ctx, [&] {
-    ctx->job->provider().unary(op, out(dst, "dst"), in(src, "src"), alpha, beta);
-  });
+alloy_status host_unary(alloy_context* ctx, int32_t op, alloy_tensor* dst, const alloy_tensor* src,
+                        double alpha, double beta) {
+  return guarded(
+      ctx, [&] { ctx->job->provider().unary(op, out(dst, "dst"), in(src, "src"), alpha, beta); });
 }
 alloy_status host_binary(alloy_context* ctx, int32_t op, alloy_tensor* dst, const alloy_tensor* a,
                          const alloy_tensor* b) {
-  return guarded(ctx, [&] {
-    ctx->job->provider().binary(op, out(dst, "dst"), in(a, "a"), in(b, "b"));
-  });
+  return guarded(ctx,
+                 [&] { ctx->job->provider().binary(op, out(dst, "dst"), in(a, "a"), in(b, "b")); });
 }
 alloy_status host_binary_scalar(alloy_context* ctx, int32_t op, alloy_tensor* dst,
                                 const alloy_tensor* a, double scalar) {
-  return guarded(ctx, [&] {
-    ctx->job->provider().binary_scalar(op, out(dst, "dst"), in(a, "a"), scalar);
-  });
+  return guarded(
+      ctx, [&] { ctx->job->provider().binary_scalar(op, out(dst, "dst"), in(a, "a"), scalar); });
 }
 alloy_status host_axpby(alloy_context* ctx, double alpha, const alloy_tensor* x, double beta,
                         alloy_tensor* y) {
@@ -339,8 +335,7 @@ alloy_status host_where(alloy_context* ctx, alloy_tensor* dst, const alloy_tenso
   });
 }
 alloy_status host_gemm(alloy_context* ctx, int32_t trans_a, int32_t trans_b, double alpha,
-                       const alloy_tensor* a, const alloy_tensor* b, double beta,
-                       alloy_tensor* c) {
+                       const alloy_tensor* a, const alloy_tensor* b, double beta, alloy_tensor* c) {
   return guarded(ctx, [&] {
     ctx->job->provider().gemm(trans_a != 0, trans_b != 0, alpha, in(a, "a"), in(b, "b"), beta,
                               out(c, "c"));

@@ -11,8 +11,8 @@ namespace alloy {
 
 struct ParamSpec {
   std::string name;
-  int32_t type = 0;   // ALLOY_PARAM_*
-  int32_t scope = 0;  // ALLOY_SCOPE_*
+  int32_t type = 0;                          // ALLOY_PARAM_*
+  int32_t scope = 0;                         // ALLOY_SCOPE_*
   std::optional<std::string> default_value;  // absent: required
   std::string doc;
   std::vector<std::string> choices;  // STRING only; empty: any value

@@ -89,9 +89,9 @@ PluginCatalog PluginCatalog::load(const std::vector<std::string>& directories) {
       try {
         LoadedPlugin plugin = load_file(file);
         if (const LoadedPlugin* other = catalog.find(plugin.id)) {
-          catalog.problems_.push_back(fmt::format(
-              "{}: plugin id '{}' is already provided by {}; skipped", file, plugin.id,
-              other->file));
+          catalog.problems_.push_back(
+              fmt::format("{}: plugin id '{}' is already provided by {}; skipped", file, plugin.id,
+                          other->file));
           continue;
         }
         catalog.plugins_.push_back(std::move(plugin));

@@ -12,11 +12,11 @@ struct DTypeRow {
 };
 
 constexpr DTypeRow kRows[] = {
-    {DType::F32, "F32", 4, kDLFloat, 32},  {DType::F16, "F16", 2, kDLFloat, 16},
+    {DType::F32, "F32", 4, kDLFloat, 32},    {DType::F16, "F16", 2, kDLFloat, 16},
     {DType::BF16, "BF16", 2, kDLBfloat, 16}, {DType::F64, "F64", 8, kDLFloat, 64},
-    {DType::I64, "I64", 8, kDLInt, 64},    {DType::I32, "I32", 4, kDLInt, 32},
-    {DType::I16, "I16", 2, kDLInt, 16},    {DType::I8, "I8", 1, kDLInt, 8},
-    {DType::U8, "U8", 1, kDLUInt, 8},      {DType::BOOL, "BOOL", 1, kDLUInt, 1},
+    {DType::I64, "I64", 8, kDLInt, 64},      {DType::I32, "I32", 4, kDLInt, 32},
+    {DType::I16, "I16", 2, kDLInt, 16},      {DType::I8, "I8", 1, kDLInt, 8},
+    {DType::U8, "U8", 1, kDLUInt, 8},        {DType::BOOL, "BOOL", 1, kDLUInt, 1},
 };
 
 const DTypeRow& row(DType dtype) { return kRows[static_cast<int>(dtype)]; }
@@ -47,8 +47,8 @@ bool parse_config_dtype(std::string_view name, DType* out) {
     DType dtype;
   };
   static constexpr Alias kAliases[] = {
-      {"float32", DType::F32}, {"f32", DType::F32},     {"fp32", DType::F32},
-      {"float16", DType::F16}, {"f16", DType::F16},     {"fp16", DType::F16},
+      {"float32", DType::F32}, {"f32", DType::F32},       {"fp32", DType::F32},
+      {"float16", DType::F16}, {"f16", DType::F16},       {"fp16", DType::F16},
       {"half", DType::F16},    {"bfloat16", DType::BF16}, {"bf16", DType::BF16},
   };
   for (const auto& a : kAliases) {

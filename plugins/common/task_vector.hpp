@@ -13,8 +13,7 @@ using alloy::sdk::Tensor;
 
 // tau = model[name] - base, as f32. Fails with a message naming model, tensor and both shapes
 // when the fine-tuned tensor does not match the base.
-inline Tensor task_vector(const Context& ctx, const Tensor& base, int32_t model,
-                          const char* name) {
+inline Tensor task_vector(const Context& ctx, const Tensor& base, int32_t model, const char* name) {
   if (!ctx.has_tensor(model, name)) {
     throw alloy::sdk::Error(ALLOY_ERR_NOT_FOUND, "model '" + ctx.model_name(model) +
                                                      "' has no tensor '" + name +

@@ -44,15 +44,15 @@ TEST(Cli, PluginsListsBothStrategiesWithParameterDocs) {
   const RunResult r = run_alloy({"plugins"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, AllOf(HasSubstr("task_arithmetic 1.0.0"), HasSubstr("ties 1.0.0"),
-                           HasSubstr("density"), HasSubstr("tensor|model"),
-                           HasSubstr("ABI 1.0"), HasSubstr("Fraction of each task vector")));
+                           HasSubstr("density"), HasSubstr("tensor|model"), HasSubstr("ABI 1.0"),
+                           HasSubstr("Fraction of each task vector")));
 }
 
 TEST(Cli, PluginsReportsBadFilesAndStillLoadsTheRest) {
   TempDir dir;
   write_text(dir.file("garbage.so"), "this is not an ELF file");
-  const RunResult r = run_alloy({"plugins", "--plugin-dir", kGood, "--plugin-dir", kBad,
-                                 "--plugin-dir", dir.path()});
+  const RunResult r = run_alloy(
+      {"plugins", "--plugin-dir", kGood, "--plugin-dir", kBad, "--plugin-dir", dir.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, AllOf(HasSubstr("c_mean"), HasSubstr("frozen_mean"), HasSubstr("ties")));
   EXPECT_THAT(r.err, HasSubstr("future_abi.so: built for alloy ABI 2.0"));
@@ -71,11 +71,11 @@ TEST(Cli, CAndFrozenHeaderPluginsMerge) {
   for (const std::string id : {"c_mean", "frozen_mean"}) {
     TempDir dir;
     const ModelSet set = make_model_set(dir.path(), 2);
-    write_text(dir.file("merge.yaml"), "merge_method: " + id + "\nmodels:\n  - model: " +
-                                           set.models[0] + "\n    parameters: {weight: 3}\n" +
-                                           "  - model: " + set.models[1] + "\n");
-    const RunResult r = run_alloy(
-        {"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--plugin-dir", kGood});
+    write_text(dir.file("merge.yaml"),
+               "merge_method: " + id + "\nmodels:\n  - model: " + set.models[0] +
+                   "\n    parameters: {weight: 3}\n" + "  - model: " + set.models[1] + "\n");
+    const RunResult r =
+        run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--plugin-dir", kGood});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto out = read_model_f32(dir.file("out"));
     const auto& a = set.values.at(set.models[0]).at("head.weight");
@@ -102,8 +102,8 @@ TEST(Cli, ShardedOutputWithIndexReadsBack) {
   TempDir dir;
   const ModelSet set = make_model_set(dir.path(), 2);
   write_text(dir.file("merge.yaml"), merge_config(set, "task_arithmetic", ""));
-  const RunResult r = run_alloy(
-      {"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--shard-size", "2KB"});
+  const RunResult r =
+      run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--shard-size", "2KB"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir.file("out/model.safetensors.index.json")));
   // 2 KB shards: [embed 2368 B], [q_proj + bias], [fc1 3072 B], [norm, head, scalar].
@@ -138,9 +138,9 @@ TEST(CliErrors, MalformedModelFileNamesTheFile) {
 TEST(CliErrors, OffsetsPastTheEndNameFileAndTensor) {
   TempDir dir;
   ModelSet set = make_model_set(dir.path(), 2);
-  write_raw_safetensors(set.models[0],
-                        R"({"head.weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
-                        {1, 2, 3});
+  write_raw_safetensors(
+      set.models[0], R"({"head.weight": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
+      {1, 2, 3});
   const std::string err = failing_merge(dir, merge_config(set, "task_arithmetic", ""));
   EXPECT_THAT(err, AllOf(HasSubstr("model_0.safetensors"), HasSubstr("head.weight")));
 }
@@ -242,11 +242,11 @@ TEST(CliErrors, MisbehavingPlugins) {
     const char* mode;
     const char* message;
   };
-  for (const Case& c : {Case{"fail", "deliberate failure for the test"},
-                        Case{"wrong_shape", "was declared with shape [37, 16] but put with shape [3]"},
-                        Case{"wrong_name", "output 'no.such.tensor' was not declared"},
-                        Case{"no_put", "without putting it"},
-                        Case{"put_twice", "put twice"}}) {
+  for (const Case& c :
+       {Case{"fail", "deliberate failure for the test"},
+        Case{"wrong_shape", "was declared with shape [37, 16] but put with shape [3]"},
+        Case{"wrong_name", "output 'no.such.tensor' was not declared"},
+        Case{"no_put", "without putting it"}, Case{"put_twice", "put twice"}}) {
     TempDir dir;
     const ModelSet set = make_model_set(dir.path(), 2);
     const std::string err =

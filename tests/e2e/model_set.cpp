@@ -56,8 +56,8 @@ ModelSet make_model_set(const std::string& dir, int fine_tuned, const std::strin
     const std::string path = dir + "/model_" + std::to_string(m) + ".safetensors";
     tensors.clear();
     for (const auto& t : layout) {
-      std::vector<float> v = random_floats(count(t.shape), 1000 * (m + 1) + seed++,
-                                           -delta_scale, delta_scale);
+      std::vector<float> v =
+          random_floats(count(t.shape), 1000 * (m + 1) + seed++, -delta_scale, delta_scale);
       for (std::size_t i = 0; i < v.size(); ++i) v[i] += base_values[t.name][i];
       tensors.push_back({t.name, dtype, t.shape, encode(dtype, v)});
       set.values[path][t.name] = v;

@@ -48,8 +48,8 @@ TEST(TaskArithmetic, MatchesReferenceWithWeightsAndLambda) {
   const ModelSet set = make_model_set(dir.path(), 3);
   const Weights out = merge(dir, merge_config(set, "task_arithmetic", "{lambda: 0.3}",
                                               {"{weight: 0.5}", "", "{weight: 2.0}"}));
-  expect_close(reference_task_arithmetic(set.values.at(set.base), fine_tuned(set),
-                                         {0.5, 1.0, 2.0}, 0.3, false),
+  expect_close(reference_task_arithmetic(set.values.at(set.base), fine_tuned(set), {0.5, 1.0, 2.0},
+                                         0.3, false),
                out);
 }
 
@@ -59,8 +59,7 @@ TEST(TaskArithmetic, NormalizeDividesByWeightSum) {
   const Weights out = merge(dir, merge_config(set, "task_arithmetic", "{normalize: true}",
                                               {"{weight: 3}", "{weight: 1}"}));
   expect_close(
-      reference_task_arithmetic(set.values.at(set.base), fine_tuned(set), {3, 1}, 1.0, true),
-      out);
+      reference_task_arithmetic(set.values.at(set.base), fine_tuned(set), {3, 1}, 1.0, true), out);
 }
 
 TEST(TaskArithmetic, ParallelAndSerialRunsAgreeBitForBit) {
@@ -110,10 +109,9 @@ TEST(Ties, NormalizeFalseMeansDisjointSum) {
 TEST(Ties, ModelScopeOneThresholdPerTaskVector) {
   TempDir dir;
   const ModelSet set = make_model_set(dir.path(), 4);
-  const Weights out = merge(dir, merge_config(set, "ties",
-                                              "{trim_scope: model, disjoint: sum, lambda: 0.3}",
-                                              {"{density: 0.2}", "{density: 0.1}",
-                                               "{density: 0.6}", "{density: 0.0}"}));
+  const Weights out = merge(
+      dir, merge_config(set, "ties", "{trim_scope: model, disjoint: sum, lambda: 0.3}",
+                        {"{density: 0.2}", "{density: 0.1}", "{density: 0.6}", "{density: 0.0}"}));
   TiesOptions opt;
   opt.densities = {0.2, 0.1, 0.6, 0.0};
   opt.weights = {1, 1, 1, 1};

@@ -37,8 +37,19 @@ static alloy_status merge(alloy_context* ctx, void* state, const char* name) {
 }
 
 static const alloy_plugin plugin = {
-    ALLOY_ABI_MAJOR, ALLOY_ABI_MINOR, sizeof(alloy_plugin), sizeof(alloy_param_spec),
-    "misbehaving", "1.0.0", "misbehaves on purpose (tests)", params, 1, 0, NULL, merge, NULL,
+    ALLOY_ABI_MAJOR,
+    ALLOY_ABI_MINOR,
+    sizeof(alloy_plugin),
+    sizeof(alloy_param_spec),
+    "misbehaving",
+    "1.0.0",
+    "misbehaves on purpose (tests)",
+    params,
+    1,
+    0,
+    NULL,
+    merge,
+    NULL,
     NULL,
 };
 

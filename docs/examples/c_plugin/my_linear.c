@@ -15,8 +15,8 @@
 static const alloy_host* host;
 
 static const alloy_param_spec params[] = {
-    {"weight", ALLOY_PARAM_F64, ALLOY_SCOPE_MODEL, "1.0",
-     "Weight of this model in the average.", NULL},
+    {"weight", ALLOY_PARAM_F64, ALLOY_SCOPE_MODEL, "1.0", "Weight of this model in the average.",
+     NULL},
     {"normalize", ALLOY_PARAM_BOOL, ALLOY_SCOPE_GLOBAL, "true",
      "Divide by the sum of the weights (mergekit's default); false gives the plain weighted sum.",
      NULL},
@@ -74,8 +74,8 @@ static alloy_status merge(alloy_context* ctx, void* opaque, const char* name) {
     alloy_tensor* x = NULL;
     if (!host->has_tensor(ctx, m, name)) {
       char message[512];
-      snprintf(message, sizeof message, "model '%s' has no tensor '%s'",
-               host->model_name(ctx, m), name);
+      snprintf(message, sizeof message, "model '%s' has no tensor '%s'", host->model_name(ctx, m),
+               name);
       status = host->set_error(ctx, ALLOY_ERR_NOT_FOUND, message);
       break;
     }
@@ -84,7 +84,8 @@ static alloy_status merge(alloy_context* ctx, void* opaque, const char* name) {
     if (status == ALLOY_OK && sum == NULL) {
       DLTensor view; /* borrowed pointers, valid while x is held */
       status = host->tensor_view(ctx, x, &view);
-      if (status == ALLOY_OK) status = host->tensor_alloc(ctx, ALLOY_F32, view.ndim, view.shape, &sum);
+      if (status == ALLOY_OK)
+        status = host->tensor_alloc(ctx, ALLOY_F32, view.ndim, view.shape, &sum);
     }
     /* sum = weight * x + 1 * sum; fails with ALLOY_ERR_SHAPE when the shapes differ. */
     if (status == ALLOY_OK) status = host->axpby(ctx, state->weights[m], x, 1.0, sum);

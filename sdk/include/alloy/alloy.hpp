@@ -174,12 +174,14 @@ class Context {
   }
   void declare(const char* name, const std::vector<int64_t>& shape,
                DLDataType dtype = ALLOY_F32) const {
-    check(host_->output_declare(ctx_, name, dtype, static_cast<int32_t>(shape.size()),
-                                shape.data()));
+    check(
+        host_->output_declare(ctx_, name, dtype, static_cast<int32_t>(shape.size()), shape.data()));
   }
 
   // Compute on the job's provider.
-  void copy(Tensor& dst, const Tensor& src) const { check(host_->copy(ctx_, dst.get(), src.get())); }
+  void copy(Tensor& dst, const Tensor& src) const {
+    check(host_->copy(ctx_, dst.get(), src.get()));
+  }
   void fill(Tensor& dst, double value) const { check(host_->fill(ctx_, dst.get(), value)); }
   void unary(int32_t op, Tensor& dst, const Tensor& src, double alpha = 0, double beta = 0) const {
     check(host_->unary(ctx_, op, dst.get(), src.get(), alpha, beta));
@@ -222,8 +224,8 @@ class Context {
   void where(Tensor& dst, const Tensor& cond, const Tensor& a, const Tensor* b = nullptr) const {
     check(host_->where(ctx_, dst.get(), cond.get(), a.get(), b ? b->get() : nullptr));
   }
-  void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
-            double beta, Tensor& c) const {
+  void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+            Tensor& c) const {
     check(host_->gemm(ctx_, trans_a ? 1 : 0, trans_b ? 1 : 0, alpha, a.get(), b.get(), beta,
                       c.get()));
   }
@@ -254,15 +256,14 @@ alloy_status guard(alloy_context* ctx, Body&& body) noexcept {
 
 // Defines alloy_plugin_entry returning `descriptor` (an alloy_plugin with static storage).
 // Refuses (returns NULL) a host whose table is older than the one the plugin was built with.
-#define ALLOY_DEFINE_PLUGIN(descriptor)                                                  \
-  extern "C" ALLOY_PLUGIN_EXPORT const alloy_plugin* alloy_plugin_entry(                 \
-      const alloy_host* host) {                                                          \
-    if (host == nullptr || host->abi_major != ALLOY_ABI_MAJOR ||                         \
-        host->struct_size < sizeof(alloy_host)) {                                        \
-      return nullptr;                                                                    \
-    }                                                                                    \
-    ::alloy::sdk::host_table() = host;                                                   \
-    return &(descriptor);                                                                \
+#define ALLOY_DEFINE_PLUGIN(descriptor)                                                           \
+  extern "C" ALLOY_PLUGIN_EXPORT const alloy_plugin* alloy_plugin_entry(const alloy_host* host) { \
+    if (host == nullptr || host->abi_major != ALLOY_ABI_MAJOR ||                                  \
+        host->struct_size < sizeof(alloy_host)) {                                                 \
+      return nullptr;                                                                             \
+    }                                                                                             \
+    ::alloy::sdk::host_table() = host;                                                            \
+    return &(descriptor);                                                                         \
   }
 
 #endif  // ALLOY_ALLOY_HPP

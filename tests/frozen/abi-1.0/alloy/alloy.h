@@ -112,14 +112,16 @@ typedef struct alloy_tensor alloy_tensor;
 
 /* Parameter scopes (alloy_param_spec.scope). */
 #define ALLOY_SCOPE_GLOBAL 0 /* one value for the job: top-level `parameters:` */
-#define ALLOY_SCOPE_MODEL 1  /* one value per model: `models[i].parameters`, falling back to the
-                                top-level `parameters:`, then to the default */
+#define ALLOY_SCOPE_MODEL                                               \
+  1 /* one value per model: `models[i].parameters`, falling back to the \
+       top-level `parameters:`, then to the default */
 
 /* Plugin flags (alloy_plugin.flags). */
 #define ALLOY_PLUGIN_THREAD_SAFE 0x1u /* merge() may run concurrently for different tensors */
 #define ALLOY_PLUGIN_NEEDS_BASE 0x2u  /* the job must name a base_model */
-#define ALLOY_PLUGIN_DECLARES_OUTPUTS 0x4u /* the host does not pre-declare the base model's
-                                              tensors as outputs; the plugin declares its own */
+#define ALLOY_PLUGIN_DECLARES_OUTPUTS                    \
+  0x4u /* the host does not pre-declare the base model's \
+          tensors as outputs; the plugin declares its own */
 
 /* Element-wise unary ops (alloy_host.unary): dst = f(src), with alpha/beta where noted. */
 #define ALLOY_UNARY_ABS 1
@@ -180,14 +182,14 @@ typedef struct alloy_param_spec {
 /* The plugin descriptor, returned by alloy_plugin_entry. Static storage: the host keeps the
  * pointer for the life of the process. */
 typedef struct alloy_plugin {
-  uint32_t abi_major;   /* ALLOY_ABI_MAJOR the plugin was built against */
-  uint32_t abi_minor;   /* ALLOY_ABI_MINOR the plugin needs at least */
-  uint32_t struct_size; /* sizeof(alloy_plugin) as the plugin was compiled */
+  uint32_t abi_major;       /* ALLOY_ABI_MAJOR the plugin was built against */
+  uint32_t abi_minor;       /* ALLOY_ABI_MINOR the plugin needs at least */
+  uint32_t struct_size;     /* sizeof(alloy_plugin) as the plugin was compiled */
   uint32_t param_spec_size; /* sizeof(alloy_param_spec) as compiled: the stride of `params` */
 
-  const char* id;          /* the merge_method name, e.g. "ties"; [a-z0-9_]+ */
-  const char* version;     /* the strategy's own version, e.g. "1.0.0" */
-  const char* description; /* one line */
+  const char* id;                 /* the merge_method name, e.g. "ties"; [a-z0-9_]+ */
+  const char* version;            /* the strategy's own version, e.g. "1.0.0" */
+  const char* description;        /* one line */
   const alloy_param_spec* params; /* `param_count` entries, `param_spec_size` bytes apart */
   int32_t param_count;
   uint32_t flags; /* ALLOY_PLUGIN_* */
@@ -277,8 +279,8 @@ typedef struct alloy_host {
   /* A model's tensor on the job's device, converted to `dtype` (pass bits == 0 for the
    * stored dtype). *out owned, read-only. Zero-copy when no conversion or transfer is
    * needed. */
-  alloy_status (*tensor_get)(alloy_context* ctx, int32_t model, const char* name,
-                             DLDataType dtype, alloy_tensor** out);
+  alloy_status (*tensor_get)(alloy_context* ctx, int32_t model, const char* name, DLDataType dtype,
+                             alloy_tensor** out);
   /* A new zero-filled tensor on the job's device. *out owned, writable. */
   alloy_status (*tensor_alloc)(alloy_context* ctx, DLDataType dtype, int32_t ndim,
                                const int64_t* shape, alloy_tensor** out);
@@ -324,12 +326,12 @@ typedef struct alloy_host {
   /* dst = value. */
   alloy_status (*fill)(alloy_context* ctx, alloy_tensor* dst, double value);
   /* dst = op(src) with ALLOY_UNARY_*; alpha and beta as the op says, else ignored. */
-  alloy_status (*unary)(alloy_context* ctx, int32_t op, alloy_tensor* dst,
-                        const alloy_tensor* src, double alpha, double beta);
+  alloy_status (*unary)(alloy_context* ctx, int32_t op, alloy_tensor* dst, const alloy_tensor* src,
+                        double alpha, double beta);
   /* dst = a op b with ALLOY_BINARY_*. `b` broadcasts NumPy-style: its shape, right-aligned
    * against a's, has each dimension equal to a's or 1. dst has a's shape. */
-  alloy_status (*binary)(alloy_context* ctx, int32_t op, alloy_tensor* dst,
-                         const alloy_tensor* a, const alloy_tensor* b);
+  alloy_status (*binary)(alloy_context* ctx, int32_t op, alloy_tensor* dst, const alloy_tensor* a,
+                         const alloy_tensor* b);
   /* dst = a op scalar. */
   alloy_status (*binary_scalar)(alloy_context* ctx, int32_t op, alloy_tensor* dst,
                                 const alloy_tensor* a, double scalar);
@@ -339,8 +341,7 @@ typedef struct alloy_host {
   /* *out = reduction of all elements with ALLOY_REDUCE_*. */
   alloy_status (*reduce)(alloy_context* ctx, int32_t op, const alloy_tensor* x, double* out);
   /* *out = the k-th largest |x| (1 <= k <= numel), exact. */
-  alloy_status (*kth_magnitude)(alloy_context* ctx, const alloy_tensor* x, uint64_t k,
-                                double* out);
+  alloy_status (*kth_magnitude)(alloy_context* ctx, const alloy_tensor* x, uint64_t k, double* out);
   /* mask = 1 at exactly k entries of largest |x| (ties broken towards the lower index),
    * 0 elsewhere. 0 <= k <= numel. mask is f32 with x's shape. */
   alloy_status (*topk_mask)(alloy_context* ctx, alloy_tensor* mask, const alloy_tensor* x,
@@ -363,8 +364,7 @@ typedef struct alloy_host {
   /* c = alpha * op(a) @ op(b) + beta * c, 2-D f32, op(x) = x^T when trans_x is 1. c must not
    * alias a or b. */
   alloy_status (*gemm)(alloy_context* ctx, int32_t trans_a, int32_t trans_b, double alpha,
-                       const alloy_tensor* a, const alloy_tensor* b, double beta,
-                       alloy_tensor* c);
+                       const alloy_tensor* a, const alloy_tensor* b, double beta, alloy_tensor* c);
 } alloy_host;
 
 /* ---------------------------------------------------------------------------------------- */
