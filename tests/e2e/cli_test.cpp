@@ -30,10 +30,7 @@ void expect_no_output(const TempDir& dir) {
 // Runs a merge of `config` expected to fail; returns stderr.
 std::string failing_merge(const TempDir& dir, const std::string& config,
                           const std::vector<std::string>& extra = {}) {
-  write_text(dir.file("merge.yaml"), config);
-  std::vector<std::string> args = {"merge", dir.file("merge.yaml"), "-o", dir.file("out")};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const RunResult r = run_alloy(args);
+  const RunResult r = run_merge(dir, config, extra);
   EXPECT_NE(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.err, HasSubstr("alloy: error:"));
   expect_no_output(dir);

@@ -68,6 +68,14 @@ ModelSet make_model_set(const std::string& dir, int fine_tuned, const std::strin
   return set;
 }
 
+RunResult run_merge(const TempDir& dir, const std::string& config,
+                    const std::vector<std::string>& extra) {
+  write_text(dir.file("merge.yaml"), config);
+  std::vector<std::string> args = {"merge", dir.file("merge.yaml"), "-o", dir.file("out")};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_alloy(args);
+}
+
 std::map<std::string, std::vector<float>> read_model_f32(const std::string& path) {
   const Model model(path, path, ALLOY_ROLE_MODEL);
   std::map<std::string, std::vector<float>> out;

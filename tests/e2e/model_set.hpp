@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "run_alloy.hpp"
 #include "test_files.hpp"
 
 namespace alloy::test {
@@ -31,6 +32,11 @@ struct ModelSet {
 ModelSet make_model_set(const std::string& dir, int fine_tuned, const std::string& dtype = "F32",
                         const std::vector<TensorSpec>& layout = default_layout(),
                         float delta_scale = 0.1f);
+
+// Writes `config` to dir/merge.yaml and runs `alloy merge` on it into dir/out, with `extra`
+// arguments.
+RunResult run_merge(const TempDir& dir, const std::string& config,
+                    const std::vector<std::string>& extra = {});
 
 // The tensors of a safetensors file or model folder, as f32, read with alloy's reader.
 std::map<std::string, std::vector<float>> read_model_f32(const std::string& path);

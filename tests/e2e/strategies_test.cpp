@@ -35,10 +35,7 @@ std::vector<Weights> fine_tuned(const ModelSet& set) {
 
 Weights merge(const TempDir& dir, const std::string& config,
               const std::vector<std::string>& extra_args = {}) {
-  write_text(dir.file("merge.yaml"), config);
-  std::vector<std::string> args = {"merge", dir.file("merge.yaml"), "-o", dir.file("out")};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  const RunResult r = run_alloy(args);
+  const RunResult r = run_merge(dir, config, extra_args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return read_model_f32(dir.file("out"));
 }

@@ -9,12 +9,14 @@
 #include <functional>
 
 #include "error.hpp"
+#include "error_of.hpp"
 #include "io/model_files.hpp"
 #include "test_files.hpp"
 
 namespace alloy {
 namespace {
 
+using test::error_of;
 using test::RawTensor;
 using test::TempDir;
 using ::testing::ElementsAre;
@@ -24,19 +26,6 @@ RawTensor f32(const std::string& name, std::vector<int64_t> shape, uint32_t seed
   std::size_t count = 1;
   for (const int64_t d : shape) count *= static_cast<std::size_t>(d);
   return {name, "F32", std::move(shape), test::as_bytes(test::random_floats(count, seed))};
-}
-
-// The message of the alloy::Error `action` throws; fails the test if none.
-template <typename Action>
-std::string error_of(Action action, alloy_status status = ALLOY_ERR_IO) {
-  try {
-    action();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.status(), status) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return {};
 }
 
 std::string index_json(const std::map<std::string, std::string>& weight_map) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "error_of.hpp"
 #include "io/safetensors.hpp"
 #include "tensor/registry.hpp"
 #include "test_files.hpp"
@@ -21,6 +22,7 @@ namespace alloy {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
 using test::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -33,19 +35,6 @@ std::vector<std::string> listing(const std::string& folder) {
   }
   std::sort(names.begin(), names.end());
   return names;
-}
-
-// The message of the alloy::Error `action` throws; fails the test if none.
-template <typename Action>
-std::string error_of(Action action, alloy_status status) {
-  try {
-    action();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.status(), status) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return {};
 }
 
 struct Output {
