@@ -3,7 +3,6 @@
 #include <cstdio>
 
 #include "error.hpp"
-#include "io/model_files.hpp"
 #include "options.hpp"
 #include "tensor/registry.hpp"
 
@@ -24,10 +23,9 @@ int inspect_command(const Args& args) {
   try {
     const Model model(path, path, ALLOY_ROLE_MODEL);
     uint64_t total = 0;
-    for (const std::string& file : model.files()) {
-      const auto st = SafetensorsFile::open(file);
-      std::printf("%s\n", file.c_str());
-      for (const auto& [key, value] : st->header().metadata) {
+    for (const auto& file : model.opened_files()) {
+      std::printf("%s\n", file->path().c_str());
+      for (const auto& [key, value] : file->header().metadata) {
         std::printf("  metadata %s = %s\n", key.c_str(), value.c_str());
       }
     }

@@ -61,6 +61,7 @@ int merge_command(const Args& args) {
   options.overwrite = vm.count("force") > 0;
   const bool quiet = vm.count("quiet") > 0;
 
+  ProgressBar bar(!quiet);
   try {
     if (!parse_size(shard_size, &options.max_shard_bytes) || options.max_shard_bytes == 0) {
       fail(ALLOY_ERR_INVALID_ARGUMENT, "--shard-size '{}' is not a size like 5GB or 500MB",
@@ -73,7 +74,6 @@ int merge_command(const Args& args) {
     }
     const LoadedPlugin& plugin = catalog.require(config.merge_method);
 
-    ProgressBar bar(!quiet);
     options.on_progress = [&](const JobProgress& p) { bar.update(p); };
     options.on_log = [&](int32_t level, const std::string& message) {
       if (quiet && level < ALLOY_LOG_WARN) return;
@@ -95,10 +95,11 @@ int merge_command(const Args& args) {
     std::printf("%s\n", summary.output_dir.c_str());
     return 0;
   } catch (const Error& e) {
-    std::fprintf(stderr, "\n");
+    bar.finish();
     print_error(e.what());
     return e.status() == ALLOY_ERR_CANCELLED ? 130 : 1;
   } catch (const std::exception& e) {
+    bar.finish();
     print_error(e.what());
     return 1;
   }

@@ -32,6 +32,8 @@ class Model {
   const std::string& file_of(const std::string& tensor) const;
   // Paths of the model's safetensors files.
   std::vector<std::string> files() const;
+  // The opened files, headers parsed (for their metadata).
+  const std::vector<std::shared_ptr<SafetensorsFile>>& opened_files() const { return files_; }
 
  private:
   struct Location {
