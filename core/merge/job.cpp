@@ -250,7 +250,9 @@ class MergeJob : public JobServices {
     if (entry && !is_float(entry->dtype)) {
       // Integer and bool tensors (position ids, masks) are not weights: copied from the base.
       put_output(name, source.read(name));
+      source.release(name);
     } else {
+      // Tensors the strategy read drop their mapped pages as it gives them back (host table).
       alloy_context ctx{this, {}};
       check(plugin_.descriptor->merge(&ctx, state, name.c_str()), ctx,
             fmt::format("merging tensor '{}'", name));
@@ -259,9 +261,6 @@ class MergeJob : public JobServices {
         fail(ALLOY_ERR_PLUGIN, "strategy '{}' returned success for tensor '{}' without putting it",
              plugin_.id, name);
       }
-    }
-    for (int32_t m = 0; m < registry_.size(); ++m) {
-      if (registry_.model(m).find(name)) registry_.model(m).release(name);
     }
   }
 

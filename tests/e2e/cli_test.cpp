@@ -68,11 +68,11 @@ TEST(Cli, CAndFrozenHeaderPluginsMerge) {
   for (const std::string id : {"c_mean", "frozen_mean"}) {
     TempDir dir;
     const ModelSet set = make_model_set(dir.path(), 2);
-    write_text(dir.file("merge.yaml"),
-               "merge_method: " + id + "\nmodels:\n  - model: " + set.models[0] +
-                   "\n    parameters: {weight: 3}\n" + "  - model: " + set.models[1] + "\n");
     const RunResult r =
-        run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--plugin-dir", kGood});
+        run_merge(dir,
+                  "merge_method: " + id + "\nmodels:\n  - model: " + set.models[0] +
+                      "\n    parameters: {weight: 3}\n" + "  - model: " + set.models[1] + "\n",
+                  {"--plugin-dir", kGood});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto out = read_model_f32(dir.file("out"));
     const auto& a = set.values.at(set.models[0]).at("head.weight");
@@ -86,8 +86,7 @@ TEST(Cli, CAndFrozenHeaderPluginsMerge) {
 TEST(Cli, InspectShowsTensorsAndMetadata) {
   TempDir dir;
   const ModelSet set = make_model_set(dir.path(), 2, "BF16");
-  write_text(dir.file("merge.yaml"), merge_config(set, "task_arithmetic", "{lambda: 0.3}"));
-  ASSERT_EQ(run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out")}).exit_code, 0);
+  ASSERT_EQ(run_merge(dir, merge_config(set, "task_arithmetic", "{lambda: 0.3}")).exit_code, 0);
   const RunResult r = run_alloy({"inspect", dir.file("out")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, AllOf(HasSubstr("layers.0.mlp.fc1.weight"), HasSubstr("BF16"),
@@ -98,9 +97,8 @@ TEST(Cli, InspectShowsTensorsAndMetadata) {
 TEST(Cli, ShardedOutputWithIndexReadsBack) {
   TempDir dir;
   const ModelSet set = make_model_set(dir.path(), 2);
-  write_text(dir.file("merge.yaml"), merge_config(set, "task_arithmetic", ""));
   const RunResult r =
-      run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--shard-size", "2KB"});
+      run_merge(dir, merge_config(set, "task_arithmetic", ""), {"--shard-size", "2KB"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir.file("out/model.safetensors.index.json")));
   // 2 KB shards: [embed 2368 B], [q_proj + bias], [fc1 3072 B], [norm, head, scalar].
@@ -111,15 +109,14 @@ TEST(Cli, ShardedOutputWithIndexReadsBack) {
 TEST(Cli, ExistingOutputIsRefusedUnlessForced) {
   TempDir dir;
   const ModelSet set = make_model_set(dir.path(), 2);
-  write_text(dir.file("merge.yaml"), merge_config(set, "task_arithmetic", ""));
+  const std::string config = merge_config(set, "task_arithmetic", "");
   fs::create_directory(dir.file("out"));
   write_text(dir.file("out/keep"), "x");
-  const RunResult refused = run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out")});
+  const RunResult refused = run_merge(dir, config);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("exists"));
   EXPECT_TRUE(fs::exists(dir.file("out/keep")));
-  const RunResult forced =
-      run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out"), "--force"});
+  const RunResult forced = run_merge(dir, config, {"--force"});
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_FALSE(fs::exists(dir.file("out/keep")));
 }

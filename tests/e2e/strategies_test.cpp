@@ -132,8 +132,7 @@ TEST(Ties, Bf16ModelsMergeInF32AndWriteRequestedDtype) {
 TEST(Ties, OutputDtypeDefaultsToTheInputs) {
   TempDir dir;
   const ModelSet set = make_model_set(dir.path(), 2, "F16");
-  write_text(dir.file("merge.yaml"), merge_config(set, "ties", ""));
-  ASSERT_EQ(run_alloy({"merge", dir.file("merge.yaml"), "-o", dir.file("out")}).exit_code, 0);
+  ASSERT_EQ(run_merge(dir, merge_config(set, "ties", "")).exit_code, 0);
   const RunResult inspect = run_alloy({"inspect", dir.file("out")});
   EXPECT_THAT(inspect.out, HasSubstr("F16"));
   EXPECT_THAT(inspect.out, ::testing::Not(HasSubstr("F32")));
