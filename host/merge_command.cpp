@@ -3,7 +3,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "error.hpp"
+#include "io/safetensors_writer.hpp"
+#include "isolation.hpp"
 #include "merge/config.hpp"
 #include "merge/job.hpp"
 #include "options.hpp"
@@ -31,49 +35,10 @@ const char* level_name(int32_t level) {
   }
 }
 
-}  // namespace
-
-int merge_command(const Args& args) {
-  po::options_description visible("merge options");
-  std::vector<std::string> plugin_dirs;
-  JobOptions options;
-  std::string shard_size = "5GB";
-  visible.add_options()("output,o", po::value(&options.output_dir)->required(),
-                        "output folder (must not exist)")(
-      "plugin-dir", po::value(&plugin_dirs)->composing(),
-      "extra folder of strategy plugins (repeatable; searched before ALLOY_PLUGIN_PATH)")(
-      "device", po::value(&options.device)->default_value("cpu"), "compute device: cpu")(
-      "threads", po::value(&options.threads)->default_value(0), "worker threads (0: every core)")(
-      "shard-size", po::value(&shard_size)->default_value("5GB"),
-      "largest output shard, e.g. 5GB, 500MB")("force", "replace OUTDIR if it exists")(
-      "quiet,q", "no progress bar or summary");
-  po::options_description hidden;
-  std::string config_path;
-  hidden.add_options()("config", po::value(&config_path)->required(), "config");
-  po::positional_options_description positional;
-  positional.add("config", 1);
-  po::variables_map vm;
-  int exit_code = 0;
-  if (!parse_options(args, "alloy merge CONFIG.yaml -o OUTDIR [options]", visible, hidden,
-                     positional, vm, &exit_code)) {
-    return exit_code;
-  }
-  options.overwrite = vm.count("force") > 0;
-  const bool quiet = vm.count("quiet") > 0;
-
+// Runs the job in this process: prints progress, the summary and errors; returns the exit code.
+int run_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOptions options, bool quiet) {
   ProgressBar bar(!quiet);
   try {
-    if (!parse_size(shard_size, &options.max_shard_bytes) || options.max_shard_bytes == 0) {
-      fail(ALLOY_ERR_INVALID_ARGUMENT, "--shard-size '{}' is not a size like 5GB or 500MB",
-           shard_size);
-    }
-    const MergeConfig config = load_merge_config(config_path);
-    const PluginCatalog catalog = PluginCatalog::load(plugin_search_path(plugin_dirs));
-    for (const auto& problem : catalog.problems()) {
-      std::fprintf(stderr, "alloy: warning: skipped plugin %s\n", problem.c_str());
-    }
-    const LoadedPlugin& plugin = catalog.require(config.merge_method);
-
     options.on_progress = [&](const JobProgress& p) { bar.update(p); };
     options.on_log = [&](int32_t level, const std::string& message) {
       if (quiet && level < ALLOY_LOG_WARN) return;
@@ -100,6 +65,76 @@ int merge_command(const Args& args) {
     return e.status() == ALLOY_ERR_CANCELLED ? 130 : 1;
   } catch (const std::exception& e) {
     bar.finish();
+    print_error(e.what());
+    return 1;
+  }
+}
+
+// --isolate: the job runs in a child process; a crash there is reported here, and the partial
+// output the child could not remove is removed.
+int run_isolated_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOptions options,
+                     bool quiet) {
+  options.on_plugin_call = [](const std::string& activity) { ActivityLog::record(activity); };
+  const IsolatedOutcome outcome =
+      run_isolated([&] { return run_job(config, plugin, options, quiet); });
+  if (!outcome.crashed) return outcome.exit_code;
+  remove_partial_outputs(options.output_dir, outcome.child);
+  if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);  // the child's progress line
+  print_error(fmt::format(
+      "strategy '{}' ({}) crashed: {}; alloy survived it (--isolate) and left no output", plugin.id,
+      plugin.file, outcome.crash));
+  return outcome.exit_code;
+}
+
+}  // namespace
+
+int merge_command(const Args& args) {
+  po::options_description visible("merge options");
+  std::vector<std::string> plugin_dirs;
+  JobOptions options;
+  std::string shard_size = "5GB";
+  visible.add_options()("output,o", po::value(&options.output_dir)->required(),
+                        "output folder (must not exist)")(
+      "plugin-dir", po::value(&plugin_dirs)->composing(),
+      "extra folder of strategy plugins (repeatable; searched before ALLOY_PLUGIN_PATH)")(
+      "device", po::value(&options.device)->default_value("cpu"), "compute device: cpu")(
+      "threads", po::value(&options.threads)->default_value(0), "worker threads (0: every core)")(
+      "shard-size", po::value(&shard_size)->default_value("5GB"),
+      "largest output shard, e.g. 5GB, 500MB")("force", "replace OUTDIR if it exists")(
+      "isolate", "run the strategy in a child process, so that a crash in it is reported")(
+      "allow-insecure-plugins",
+      "load plugins from folders and files that other users can write (unsafe)")(
+      "quiet,q", "no progress bar or summary");
+  po::options_description hidden;
+  std::string config_path;
+  hidden.add_options()("config", po::value(&config_path)->required(), "config");
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  po::variables_map vm;
+  int exit_code = 0;
+  if (!parse_options(args, "alloy merge CONFIG.yaml -o OUTDIR [options]", visible, hidden,
+                     positional, vm, &exit_code)) {
+    return exit_code;
+  }
+  options.overwrite = vm.count("force") > 0;
+  const bool quiet = vm.count("quiet") > 0;
+
+  try {
+    if (!parse_size(shard_size, &options.max_shard_bytes) || options.max_shard_bytes == 0) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "--shard-size '{}' is not a size like 5GB or 500MB",
+           shard_size);
+    }
+    const MergeConfig config = load_merge_config(config_path);
+    const PluginCatalog catalog = PluginCatalog::load(plugin_search_path(plugin_dirs),
+                                                      vm.count("allow-insecure-plugins") > 0);
+    for (const auto& problem : catalog.problems()) {
+      std::fprintf(stderr, "alloy: warning: skipped plugin %s\n", problem.c_str());
+    }
+    const LoadedPlugin& plugin = catalog.require(config.merge_method);
+    // Nothing so far started a thread, as fork() in run_isolated needs.
+    if (vm.count("isolate")) return run_isolated_job(config, plugin, options, quiet);
+    return run_job(config, plugin, options, quiet);
+  } catch (const std::exception& e) {
     print_error(e.what());
     return 1;
   }

@@ -11,7 +11,9 @@ int plugins_command(const Args& args) {
   po::options_description visible("plugins options");
   std::vector<std::string> plugin_dirs;
   visible.add_options()("plugin-dir", po::value(&plugin_dirs)->composing(),
-                        "extra folder of strategy plugins (repeatable)");
+                        "extra folder of strategy plugins (repeatable)")(
+      "allow-insecure-plugins",
+      "load plugins from folders and files that other users can write (unsafe)");
   po::variables_map vm;
   int exit_code = 0;
   if (!parse_options(args, "alloy plugins [--plugin-dir DIR]...", visible, {}, {}, vm,
@@ -19,7 +21,7 @@ int plugins_command(const Args& args) {
     return exit_code;
   }
   const std::vector<std::string> path = plugin_search_path(plugin_dirs);
-  const PluginCatalog catalog = PluginCatalog::load(path);
+  const PluginCatalog catalog = PluginCatalog::load(path, vm.count("allow-insecure-plugins") > 0);
   std::printf("plugin search path:\n");
   for (const auto& dir : path) std::printf("  %s\n", dir.c_str());
   for (const LoadedPlugin& p : catalog.plugins()) {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "error.hpp"
+#include "io/sigbus_guard.hpp"
 
 namespace alloy {
 namespace {
@@ -45,11 +46,16 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
 }
 
 MappedFile::MappedFile(std::string path, void* data, uint64_t size)
-    : path_(std::move(path)), data_(data), size_(size) {}
+    : path_(std::move(path)), data_(data), size_(size), guard_(sigbus_guard::watch(data, size)) {}
 
 MappedFile::~MappedFile() {
+  sigbus_guard::unwatch(guard_);
   if (data_) ::munmap(data_, size_);
 }
+
+bool MappedFile::damaged() const { return damaged_at() != sigbus_guard::kIntact; }
+
+uint64_t MappedFile::damaged_at() const { return sigbus_guard::damaged_at(guard_); }
 
 namespace {
 

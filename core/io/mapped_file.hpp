@@ -1,6 +1,6 @@
 // A whole file mapped read-only into memory. Tensors read from it point straight into the
 // mapping (zero-copy); the kernel pages data in on demand and can drop it again, so a model
-// larger than RAM can be read.
+// larger than RAM can be read. Reads are guarded against the file shrinking meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -25,12 +25,18 @@ class MappedFile {
   // Drops the pages of [offset, offset+bytes) from this process (MADV_DONTNEED) so the
   // resident set stays bounded by the tensors in flight; the page cache may keep them.
   void release(uint64_t offset, uint64_t bytes) const;
+  // Whether a read found the file shorter than when it was mapped (truncated while alloy read
+  // it); such reads return zeros instead of raising SIGBUS (see sigbus_guard.hpp).
+  bool damaged() const;
+  // The offset of the first byte that could not be read, when damaged().
+  uint64_t damaged_at() const;
 
  private:
   MappedFile(std::string path, void* data, uint64_t size);
   std::string path_;
   void* data_;
   uint64_t size_;
+  int guard_;  // sigbus_guard handle
 };
 
 }  // namespace alloy

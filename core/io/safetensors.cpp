@@ -25,8 +25,13 @@ std::string tensor_name_problem(std::string_view name) {
       escaped += c;
     }
   }
-  if (!control) return {};
-  return fmt::format("tensor name '{}' contains a control character", escaped);
+  if (control) return fmt::format("tensor name '{}' contains a control character", escaped);
+  // Tools and strategies may turn tensor names into file names (caches, per-tensor exports);
+  // a name that walks folders would let a checkpoint reach outside them.
+  if (name.find_first_of("/\\") != std::string_view::npos) {
+    return fmt::format("tensor name '{}' contains a path separator ('/' or '\\')", escaped);
+  }
+  return {};
 }
 
 namespace {
@@ -288,6 +293,23 @@ Tensor SafetensorsFile::tensor(const TensorEntry& entry) const {
   }
   auto buffer = std::make_shared<MappedBuffer>(file_, entry.offset, entry.bytes);
   return Tensor(entry.dtype, entry.shape, std::move(buffer));
+}
+
+void SafetensorsFile::check_intact() const {
+  if (!file_->damaged()) return;
+  const uint64_t at = file_->damaged_at();
+  std::string what = "its header";
+  for (const TensorEntry& entry : header_.tensors) {
+    if (at < entry.offset + entry.bytes) {
+      what = fmt::format("tensor '{}' (bytes {} to {})", entry.name, entry.offset,
+                         entry.offset + entry.bytes);
+      break;
+    }
+  }
+  fail(ALLOY_ERR_IO,
+       "{}: the file shrank while alloy was reading it: {} could not be read past byte {} of "
+       "the {} bytes it had when opened. Was it modified during the merge? Nothing was written",
+       path(), what, at, file_->size());
 }
 
 }  // namespace alloy

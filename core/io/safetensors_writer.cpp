@@ -1,11 +1,13 @@
 #include "io/safetensors_writer.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -46,6 +48,25 @@ std::string without_trailing_slashes(std::string path) {
 std::string parent_of(const std::string& path) {
   const std::string parent = fs::path(path).parent_path().string();
   return parent.empty() ? "." : parent;
+}
+
+// The temporary folders of `target` whose writer ran as a process accepted by `matches`.
+template <typename PidFilter>
+int remove_partial_outputs_if(const std::string& target, PidFilter matches) {
+  const fs::path path(target);
+  const std::string prefix = path.filename().string() + ".tmp-";
+  std::error_code error;
+  int removed = 0;
+  for (const auto& entry : fs::directory_iterator(parent_of(target), error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (pid <= 0 || *end != '-' || !matches(static_cast<pid_t>(pid))) continue;
+    std::error_code ignored;  // best effort: it is garbage either way
+    if (fs::remove_all(entry.path(), ignored) > 0) ++removed;
+  }
+  return removed;
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -128,6 +149,7 @@ SafetensorsWriter::SafetensorsWriter(std::string target_dir, WriterOptions optio
   if (fs::exists(fs::symlink_status(target_, error)) && !options_.overwrite) {
     fail(ALLOY_ERR_IO, "output folder {} already exists (pass --force to replace it)", target_);
   }
+  remove_stale_partial_outputs(target_);
   options_.metadata.emplace("format", "pt");  // Hugging Face's loaders expect it
   // Beside the target, so the final rename stays on one file system and is atomic.
   for (;;) {
@@ -368,6 +390,17 @@ void SafetensorsWriter::commit() {
     temp_.clear();
   }
   sync_path(parent_of(target_));
+}
+
+int remove_partial_outputs(const std::string& target_dir, pid_t pid) {
+  return remove_partial_outputs_if(without_trailing_slashes(target_dir),
+                                   [pid](pid_t writer) { return writer == pid; });
+}
+
+int remove_stale_partial_outputs(const std::string& target_dir) {
+  return remove_partial_outputs_if(without_trailing_slashes(target_dir), [](pid_t writer) {
+    return ::kill(writer, 0) != 0 && errno == ESRCH;
+  });
 }
 
 }  // namespace alloy

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "tensor/tensor.hpp"
 
 namespace alloy {
@@ -67,5 +69,11 @@ class SafetensorsWriter {
   bool frozen_ = false;
   bool finished_ = false;
 };
+
+// Removes the temporary folders that writers in process `pid` left beside `target_dir`: a
+// process that crashed or was killed cannot clean up after itself. Returns how many it removed.
+int remove_partial_outputs(const std::string& target_dir, pid_t pid);
+// The same for every process that no longer runs; each new writer calls it for its target.
+int remove_stale_partial_outputs(const std::string& target_dir);
 
 }  // namespace alloy

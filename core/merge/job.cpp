@@ -72,24 +72,31 @@ class MergeJob : public JobServices {
     const alloy_plugin& d = *plugin_.descriptor;
     if (d.begin) {
       phase_ = "prepare";
+      announce("preparing");
       check(d.begin(&ctx, &state), ctx, "preparing");
+      registry_.check_intact();
     }
     // end() runs whatever happens after a successful begin().
     struct EndGuard {
+      MergeJob* job;
       void (*end)(void*);
       void* state;
       ~EndGuard() {
-        if (end) end(state);
+        if (!end) return;
+        job->announce("finishing");
+        end(state);
       }
-    } end_guard{d.end, state};
+    } end_guard{this, d.end, state};
     phase_ = "merge";
     if (d.merge) {
       merging_ = true;
       merge_tensors(state);
     } else {
+      announce("running");
       check(d.run(&ctx, state), ctx, "running");
     }
     check_not_cancelled();
+    registry_.check_intact();
     copy_side_files();
     writer_->finish();
 
@@ -156,6 +163,8 @@ class MergeJob : public JobServices {
       writer_->write(name, host.data(), host.size());
     }
     output_bytes_ += stored.nbytes();
+    // Stop at the first output computed from a file cut short (finish() would refuse anyway).
+    registry_.check_intact();
   }
 
  private:
@@ -254,6 +263,7 @@ class MergeJob : public JobServices {
     } else {
       // Tensors the strategy read drop their mapped pages as it gives them back (host table).
       alloy_context ctx{this, {}};
+      announce(fmt::format("merging tensor '{}'", name));
       check(plugin_.descriptor->merge(&ctx, state, name.c_str()), ctx,
             fmt::format("merging tensor '{}'", name));
       std::lock_guard<std::mutex> lock(put_mutex_);
@@ -264,8 +274,13 @@ class MergeJob : public JobServices {
     }
   }
 
+  void announce(const std::string& activity) const {
+    if (options_.on_plugin_call) options_.on_plugin_call(activity);
+  }
+
   void check(alloy_status status, const alloy_context& ctx, const std::string& doing) {
     if (status == ALLOY_OK) return;
+    registry_.check_intact();  // a file cut short is the root cause of whatever followed
     if (status == ALLOY_ERR_CANCELLED || cancelled()) fail(ALLOY_ERR_CANCELLED, "merge cancelled");
     fail(status, "strategy '{}' failed {} ({}): {}", plugin_.id, doing, status_name(status),
          ctx.error.empty() ? "no message" : ctx.error);

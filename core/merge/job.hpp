@@ -32,6 +32,9 @@ struct JobOptions {
   std::function<void(const JobProgress&)> on_progress;
   std::function<void(int32_t level, const std::string& message)> on_log;
   const std::atomic<bool>* cancel = nullptr;  // set asynchronously to stop the job
+  // Called on the calling thread just before each call into the strategy ("preparing",
+  // "merging tensor 'x'", "running", "finishing"), so a crash can be blamed on what it did.
+  std::function<void(const std::string& activity)> on_plugin_call;
 };
 
 struct JobSummary {

@@ -11,6 +11,7 @@
 #include "error.hpp"
 #include "plugin/descriptor.hpp"
 #include "plugin/host_table.hpp"
+#include "plugin/plugin_trust.hpp"
 
 namespace alloy {
 namespace fs = std::filesystem;
@@ -77,15 +78,26 @@ LoadedPlugin PluginCatalog::load_file(const std::string& path) {
   return plugin;
 }
 
-PluginCatalog PluginCatalog::load(const std::vector<std::string>& directories) {
+PluginCatalog PluginCatalog::load(const std::vector<std::string>& directories,
+                                  bool allow_insecure) {
   PluginCatalog catalog;
+  // Whether plugins may be loaded from `path`; records why not when they may not.
+  auto trusted = [&](const std::string& path) {
+    if (allow_insecure) return true;
+    std::string reason = untrusted_reason(path);
+    if (reason.empty()) return true;
+    catalog.problems_.push_back(std::move(reason));
+    return false;
+  };
   for (const auto& directory : directories) {
     std::error_code ec;
     if (!fs::is_directory(directory, ec)) {
       catalog.problems_.push_back(fmt::format("{}: plugin directory does not exist", directory));
       continue;
     }
+    if (!trusted(directory)) continue;
     for (const auto& file : plugin_files(directory)) {
+      if (!trusted(file)) continue;
       try {
         LoadedPlugin plugin = load_file(file);
         if (const LoadedPlugin* other = catalog.find(plugin.id)) {

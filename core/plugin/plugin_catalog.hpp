@@ -1,7 +1,8 @@
 // Finding and loading strategy plugins: every *.so in the search path is opened with Boost.DLL
 // (RTLD_NOW | RTLD_LOCAL), its one entry point called with the host table, and its descriptor
-// checked against the ABI. A file that fails any step is reported and skipped; the rest load.
-// Libraries are never unloaded (the ABI promises plugins their static data lives forever).
+// checked against the ABI, after their folder and file are checked to be safe to trust. A file that
+// fails any step is reported and skipped; the rest load. Libraries are never unloaded (the ABI
+// promises plugins their static data lives forever).
 #pragma once
 
 #include <string>
@@ -28,8 +29,10 @@ struct LoadedPlugin {
 class PluginCatalog {
  public:
   // Loads every plugin found in `directories`, in order; a later plugin with an id already
-  // loaded is skipped with a message.
-  static PluginCatalog load(const std::vector<std::string>& directories);
+  // loaded is skipped with a message. Folders and files that others could have written are
+  // refused (see plugin_trust.hpp) unless `allow_insecure`.
+  static PluginCatalog load(const std::vector<std::string>& directories,
+                            bool allow_insecure = false);
   // Loads one plugin file; throws alloy::Error saying why it is not a usable plugin.
   static LoadedPlugin load_file(const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include "error.hpp"
 #include "io/model_files.hpp"
+#include "io/sigbus_guard.hpp"
 
 namespace alloy {
 
@@ -74,6 +75,15 @@ std::vector<std::string> Model::files() const {
   std::vector<std::string> paths;
   for (const auto& file : files_) paths.push_back(file->path());
   return paths;
+}
+
+void Model::check_intact() const {
+  for (const auto& file : files_) file->check_intact();
+}
+
+void Registry::check_intact() const {
+  if (sigbus_guard::damage_count() == 0) return;
+  for (const auto& model : models_) model->check_intact();
 }
 
 int32_t Registry::add_model(std::string name, const std::string& path, int32_t role) {

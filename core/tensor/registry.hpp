@@ -34,6 +34,8 @@ class Model {
   std::vector<std::string> files() const;
   // The opened files, headers parsed (for their metadata).
   const std::vector<std::shared_ptr<SafetensorsFile>>& opened_files() const { return files_; }
+  // Throws naming the file and tensor when one of the model's files shrank while being read.
+  void check_intact() const;
 
  private:
   struct Location {
@@ -55,6 +57,9 @@ class Registry {
   int32_t size() const { return static_cast<int32_t>(models_.size()); }
   const Model& model(int32_t index) const { return *models_.at(static_cast<std::size_t>(index)); }
   bool valid(int32_t index) const { return index >= 0 && index < size(); }
+  // Throws naming the file and tensor when an input file shrank while being read. Cheap when
+  // nothing did, so it is called before every output is written.
+  void check_intact() const;
 
  private:
   std::vector<std::unique_ptr<Model>> models_;

@@ -14,28 +14,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 const std::string kGood = std::string(ALLOY_TEST_PLUGINS) + "/good";
 const std::string kBad = std::string(ALLOY_TEST_PLUGINS) + "/bad";
-
-// Nothing named like the output (the folder or a temporary sibling) exists.
-void expect_no_output(const TempDir& dir) {
-  for (const auto& entry : fs::directory_iterator(dir.path())) {
-    EXPECT_THAT(entry.path().filename().string(), Not(HasSubstr("out")))
-        << "left behind: " << entry.path();
-  }
-}
-
-// Runs a merge of `config` expected to fail; returns stderr.
-std::string failing_merge(const TempDir& dir, const std::string& config,
-                          const std::vector<std::string>& extra = {}) {
-  const RunResult r = run_merge(dir, config, extra);
-  EXPECT_NE(r.exit_code, 0) << r.out;
-  EXPECT_THAT(r.err, HasSubstr("alloy: error:"));
-  expect_no_output(dir);
-  return r.err;
-}
 
 TEST(Cli, PluginsListsBothStrategiesWithParameterDocs) {
   const RunResult r = run_alloy({"plugins"});
@@ -228,26 +209,6 @@ TEST(CliErrors, CudaDeviceFailsWithOneClearLine) {
   const ModelSet set = make_model_set(dir.path(), 2);
   const std::string err = failing_merge(dir, merge_config(set, "ties", ""), {"--device", "cuda"});
   EXPECT_THAT(err, HasSubstr("CUDA"));
-}
-
-// Each way a plugin can misbehave is reported, and no output is left behind.
-TEST(CliErrors, MisbehavingPlugins) {
-  struct Case {
-    const char* mode;
-    const char* message;
-  };
-  for (const Case& c :
-       {Case{"fail", "deliberate failure for the test"},
-        Case{"wrong_shape", "was declared with shape [37, 16] but put with shape [3]"},
-        Case{"wrong_name", "output 'no.such.tensor' was not declared"},
-        Case{"no_put", "without putting it"}, Case{"put_twice", "put twice"}}) {
-    TempDir dir;
-    const ModelSet set = make_model_set(dir.path(), 2);
-    const std::string err =
-        failing_merge(dir, merge_config(set, "misbehaving", std::string("{mode: ") + c.mode + "}"),
-                      {"--plugin-dir", kGood});
-    EXPECT_THAT(err, AllOf(HasSubstr("strategy 'misbehaving'"), HasSubstr(c.message))) << c.mode;
-  }
 }
 
 }  // namespace

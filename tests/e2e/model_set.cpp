@@ -1,5 +1,9 @@
 #include "model_set.hpp"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
 #include <stdexcept>
 
 #include "io/safetensors.hpp"
@@ -66,6 +70,22 @@ ModelSet make_model_set(const std::string& dir, int fine_tuned, const std::strin
     set.models.push_back(path);
   }
   return set;
+}
+
+void expect_no_output(const TempDir& dir) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_THAT(entry.path().filename().string(), ::testing::Not(::testing::HasSubstr("out")))
+        << "left behind: " << entry.path();
+  }
+}
+
+std::string failing_merge(const TempDir& dir, const std::string& config,
+                          const std::vector<std::string>& extra) {
+  const RunResult r = run_merge(dir, config, extra);
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.err, ::testing::HasSubstr("alloy: error:"));
+  expect_no_output(dir);
+  return r.err;
 }
 
 RunResult run_merge(const TempDir& dir, const std::string& config,

@@ -38,6 +38,14 @@ ModelSet make_model_set(const std::string& dir, int fine_tuned, const std::strin
 RunResult run_merge(const TempDir& dir, const std::string& config,
                     const std::vector<std::string>& extra = {});
 
+// Expects nothing named like the output in `dir`: neither dir/out nor a temporary sibling.
+void expect_no_output(const TempDir& dir);
+
+// Runs a merge of `config` expected to fail: expects a non-zero exit, an "alloy: error:"
+// message and no output. Returns stderr.
+std::string failing_merge(const TempDir& dir, const std::string& config,
+                          const std::vector<std::string>& extra = {});
+
 // The tensors of a safetensors file or model folder, as f32, read with alloy's reader.
 std::map<std::string, std::vector<float>> read_model_f32(const std::string& path);
 
