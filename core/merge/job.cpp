@@ -1,5 +1,6 @@
 #include "merge/job.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -121,6 +122,12 @@ class MergeJob : public JobServices {
       std::lock_guard<std::mutex> lock(report_mutex_);
       options_.on_log(level, "[" + plugin_.id + "] " + message);
     }
+  }
+  // The host's own warnings, unlike log(), are not attributed to the strategy.
+  void warn(const std::string& message) {
+    if (!options_.on_log) return;
+    std::lock_guard<std::mutex> lock(report_mutex_);
+    options_.on_log(ALLOY_LOG_WARN, message);
   }
   // During merge() the host reports progress per tensor; a strategy's own counts would fight it.
   void progress(uint64_t done, uint64_t total) override {
@@ -320,11 +327,35 @@ class MergeJob : public JobServices {
     std::error_code ec;
     if (!fs::is_directory(base_path, ec)) return;
     for (const auto& entry : fs::directory_iterator(base_path, ec)) {
-      if (entry.is_regular_file(ec) && !is_weight_file(entry.path()) &&
-          entry.file_size(ec) < (64u << 20)) {
-        writer_->add_side_file(entry.path().string());
+      if (!entry.is_regular_file(ec) || is_weight_file(entry.path()) ||
+          entry.file_size(ec) >= (64u << 20)) {
+        continue;
       }
+      if (entry.is_symlink(ec) && !link_stays_in_model(base_path, entry.path())) {
+        warn(fmt::format("not copying {}: it links to {}, outside the model folder",
+                         entry.path().string(), fs::canonical(entry.path(), ec).string()));
+        continue;
+      }
+      writer_->add_side_file(entry.path().string());
     }
+  }
+
+  // A side file that is a symbolic link is copied only when it resolves inside the model
+  // folder, or into the blob store of a Hugging Face cache (snapshots/REV/x -> ../../blobs/H):
+  // a downloaded model must not be able to pull ~/.ssh/id_rsa into an output one publishes.
+  static bool link_stays_in_model(const fs::path& model, const fs::path& link) {
+    std::error_code ec;
+    const fs::path target = fs::canonical(link, ec);
+    const fs::path root = fs::canonical(model, ec);
+    if (ec) return false;
+    auto inside = [](const fs::path& path, const fs::path& folder) {
+      const auto mismatch =
+          std::mismatch(folder.begin(), folder.end(), path.begin(), path.end()).first;
+      return mismatch == folder.end();
+    };
+    if (inside(target, root)) return true;
+    const fs::path cache = root.parent_path().parent_path();
+    return root.parent_path().filename() == "snapshots" && inside(target, cache / "blobs");
   }
 
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }

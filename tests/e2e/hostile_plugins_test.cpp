@@ -112,6 +112,34 @@ TEST(HostileInputs, AFileTruncatedDuringTheMergeIsReportedNotFatal) {
                          HasSubstr("tensor '"), HasSubstr("modified during the merge")));
 }
 
+TEST(HostileInputs, SideFilesLinkingOutsideTheModelAreNotCopied) {
+  TempDir dir;
+  ModelSet set = make_model_set(dir.path(), 2);
+  // The base model as a Hugging Face cache snapshot: files link into the cache's blob store.
+  const std::string cache = dir.file("models--base");
+  const std::string snapshot = cache + "/snapshots/rev1";
+  fs::create_directories(snapshot);
+  fs::create_directories(cache + "/blobs");
+  fs::rename(set.base, cache + "/blobs/weights");
+  fs::create_symlink("../../blobs/weights", snapshot + "/model.safetensors");
+  write_text(cache + "/blobs/config", R"({"hidden_size": 16})");
+  fs::create_symlink("../../blobs/config", snapshot + "/config.json");
+  write_text(snapshot + "/generation_config.json", "{}");
+  fs::create_symlink("generation_config.json", snapshot + "/alias.json");
+  write_text(dir.file("secret.txt"), "private key");
+  fs::create_symlink(dir.file("secret.txt"), snapshot + "/tokenizer.json");
+  set.base = snapshot;
+
+  const RunResult r = run_merge(dir, merge_config(set, "task_arithmetic", ""));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(dir.file("out/config.json")), R"({"hidden_size": 16})");
+  EXPECT_TRUE(fs::exists(dir.file("out/generation_config.json")));
+  EXPECT_TRUE(fs::exists(dir.file("out/alias.json")));
+  EXPECT_FALSE(fs::exists(dir.file("out/tokenizer.json")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("not copying " + snapshot + "/tokenizer.json"),
+                           HasSubstr("links to " + dir.file("secret.txt"))));
+}
+
 // A copy of the c_mean plugin in a folder of its own, with the given modes.
 struct PluginCopy {
   TempDir dir;
