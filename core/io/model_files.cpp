@@ -95,9 +95,18 @@ ModelFiles from_folder(const fs::path& folder) {
 
 ShardIndex parse_shard_index(const std::string& text, const std::string& file_label) {
   const std::string& label = file_label;
+  // An index needs 3 levels; printing a value nested millions deep in an error message
+  // (json::dump recurses) would overflow the stack.
+  constexpr int kMaxJsonDepth = 64;
+  const auto limit_depth = [&](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) {
+      fail(ALLOY_ERR_IO, "{}: JSON values nest more than {} deep", label, kMaxJsonDepth);
+    }
+    return true;
+  };
   json root;
   try {
-    root = json::parse(text);
+    root = json::parse(text, limit_depth);
   } catch (const json::exception& e) {
     fail(ALLOY_ERR_IO, "{}: not valid JSON: {}", label, e.what());
   }

@@ -161,10 +161,16 @@ std::map<std::string, std::string> parse_metadata(const json& value, const std::
 
 // nlohmann keeps the last of repeated keys; a repeated tensor name must be an error instead,
 // so the parse callback records the top-level keys as they go by.
+// It also stops at kMaxJsonDepth: a header needs 3 levels, and printing a value nested millions
+// deep in an error message (json::dump recurses) would overflow the stack.
 json parse_json(const char* begin, const char* end, const std::string& label) {
+  constexpr int kMaxJsonDepth = 64;
   std::set<std::string> keys;
   std::string repeated;
   const auto watch = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxJsonDepth) {
+      fail(ALLOY_ERR_IO, "{}: header nests JSON values more than {} deep", label, kMaxJsonDepth);
+    }
     if (event == json::parse_event_t::key && depth == 1 && repeated.empty() &&
         !keys.insert(parsed.get<std::string>()).second) {
       repeated = parsed.get<std::string>();

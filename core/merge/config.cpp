@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <system_error>
 
 #include <yaml-cpp/yaml.h>
 
@@ -42,11 +43,14 @@ std::map<std::string, std::string> read_parameters(const YAML::Node& node,
   return out;
 }
 
+// A path that cannot be looked at (too long, no permission, ...) counts as not there: it is the
+// error opening the model that names the path and says why, not a filesystem exception here.
 std::string resolve_path(const std::string& model, const std::string& source) {
   const fs::path p(model);
-  if (p.is_absolute() || fs::exists(p)) return p.string();
+  std::error_code error;
+  if (p.is_absolute() || fs::exists(p, error)) return p.string();
   const fs::path beside_config = fs::path(source).parent_path() / p;
-  return fs::exists(beside_config) ? beside_config.string() : p.string();
+  return fs::exists(beside_config, error) ? beside_config.string() : p.string();
 }
 
 ModelConfig read_model(const YAML::Node& node, const std::string& source, std::size_t index) {
@@ -117,6 +121,7 @@ MergeConfig parse_merge_config(const std::string& text, const std::string& sourc
     if (root["base_model"]) {
       ModelConfig base;
       base.model = scalar(root["base_model"], source, "base_model");
+      if (base.model.empty()) bad(source, "'base_model' is empty");
       base.path = resolve_path(base.model, source);
       config.base_model = base;
     }

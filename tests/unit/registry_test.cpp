@@ -81,6 +81,10 @@ TEST(ShardIndexParse, RejectsBrokenFiles) {
               HasSubstr("my.index.json: tensor 'x' maps to 3, not a shard file name"));
   EXPECT_THAT(parse(R"({"weight_map": {"": "a.safetensors"}})"),
               HasSubstr("my.index.json: a tensor name is empty"));
+  // Found fuzzing: printing a value nested this deep in a message overflowed the stack.
+  EXPECT_THAT(parse(R"({"weight_map": {"x": )" + std::string(200000, '[') +
+                    std::string(200000, ']') + "}}"),
+              HasSubstr("my.index.json: JSON values nest more than 64 deep"));
 }
 
 TEST(ShardIndexParse, RejectsShardsOutsideTheFolder) {

@@ -406,6 +406,12 @@ const Malformed kMalformed[] = {
      R"({"__metadata__":{"epochs":3}})",
      0,
      {"__metadata__ entry 'epochs' is 3, not a string"}},
+    // Found fuzzing: printing a value nested this deep in a message overflowed the stack.
+    {"deep_nesting",
+     w(R"("dtype":"F32","shape":)" + std::string(200000, '[') + std::string(200000, ']') +
+       R"(,"data_offsets":[0,0])"),
+     0,
+     {"header nests JSON values more than 64 deep"}},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, SafetensorsMalformed, ::testing::ValuesIn(kMalformed),
