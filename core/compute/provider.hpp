@@ -16,6 +16,31 @@
 
 namespace alloy {
 
+// Activation functions of the model runtime (Hugging Face's `hidden_act` names).
+enum class Activation : int32_t {
+  gelu = 1,       // x * Phi(x), exact (erf)
+  gelu_tanh = 2,  // the tanh approximation ("gelu_new", "gelu_pytorch_tanh")
+  quick_gelu = 3  // x * sigmoid(1.702 x), CLIP's
+};
+
+// Deterministic random fills: element i of a tensor depends only on (seed, i), so every provider
+// and every thread count produces the same bytes.
+enum class Distribution : int32_t {
+  uniform = 1,  // in [a, b)
+  normal = 2    // mean a, standard deviation b
+};
+
+// One step of Adam with decoupled weight decay (AdamW; weight_decay 0 is plain Adam), as
+// torch.optim.AdamW computes it: step is 1 on the first call.
+struct AdamStep {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  int64_t step = 1;
+};
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -51,6 +76,62 @@ class Provider {
   virtual void where(Tensor& dst, const Tensor& cond, const Tensor& a, const Tensor* b) = 0;
   virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                     double beta, Tensor& c) = 0;
+
+  // --- Neural-network ops of the model runtime (core/model). F32 tensors, contiguous,
+  // row-major; "rows" are all axes but the last. Outputs never alias inputs unless said. ---
+
+  // c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i] over the leading (batch) axis of rank-3
+  // tensors; a rank-2 a or b is shared by every batch entry.
+  virtual void gemm_batched(bool trans_a, bool trans_b, double alpha, const Tensor& a,
+                            const Tensor& b, double beta, Tensor& c) = 0;
+  // dst = src with its axes reordered: dst.shape[i] == src.shape[perm[i]].
+  virtual void permute(Tensor& dst, const Tensor& src, const std::vector<int>& perm) = 0;
+  // dst = src broadcast NumPy-style to dst's shape.
+  virtual void broadcast(Tensor& dst, const Tensor& src) = 0;
+  // dst = beta * dst + src summed over the axes along which dst broadcasts to src's shape (the
+  // gradient of broadcast): dst [D] from src [B, T, D] sums over B and T.
+  virtual void sum_to(Tensor& dst, const Tensor& src, double beta) = 0;
+  // dst = the parts joined along `axis`; all other axes equal. split() is the inverse.
+  virtual void concat(Tensor& dst, const std::vector<const Tensor*>& parts, int axis) = 0;
+  virtual void split(const std::vector<Tensor*>& parts, const Tensor& src, int axis) = 0;
+
+  // Layer normalisation over the last axis: y = (x - mean) * rstd * gamma + beta, with
+  // rstd = 1 / sqrt(var + eps) (biased variance); mean and rstd ([rows]) are saved for backward.
+  virtual void layer_norm(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x,
+                          const Tensor& gamma, const Tensor& beta, double eps) = 0;
+  // dx = the gradient wrt x (overwritten); dgamma and dbeta are accumulated into (+=).
+  virtual void layer_norm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                                   const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& gamma) = 0;
+  // y = softmax(scale * x) over the last axis; backward gives dx from dy and y.
+  virtual void softmax(Tensor& y, const Tensor& x, double scale) = 0;
+  virtual void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, double scale) = 0;
+  virtual void activation(Activation kind, Tensor& y, const Tensor& x) = 0;
+  virtual void activation_backward(Activation kind, Tensor& dx, const Tensor& dy,
+                                   const Tensor& x) = 0;
+  // y = x / max(||x||, eps) per row; norm ([rows]) is saved for backward.
+  virtual void l2_normalize(Tensor& y, Tensor& norm, const Tensor& x, double eps) = 0;
+  virtual void l2_normalize_backward(Tensor& dx, const Tensor& dy, const Tensor& y,
+                                     const Tensor& norm, double eps) = 0;
+  // Per-row cross-entropy of logits [N, C] against labels (I32 [N], each in [0, C)): losses
+  // [N] = -log softmax(logits)[label]; dlogits = grad_scale * (softmax(logits) - onehot).
+  virtual void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                             const Tensor& labels, double grad_scale) = 0;
+  // Per-row entropy of softmax(logits) [N, C]: entropies [N] = -sum p log p, and dlogits =
+  // grad_scale * d(entropy)/d(logits) = -grad_scale * p * (log p + entropy).
+  virtual void softmax_entropy(Tensor& entropies, Tensor& dlogits, const Tensor& logits,
+                               double grad_scale) = 0;
+  // indices (I32 [rows]) = the first position of the maximum of each row.
+  virtual void argmax(Tensor& indices, const Tensor& x) = 0;
+  // Updates param, m and v in place from grad.
+  virtual void adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                    const AdamStep& step) = 0;
+  // images [B, C, H, W] -> patches [B, (H/p) * (W/p), C * p * p]: patches in row-major order of
+  // the patch grid, each patch flattened as (c, ky, kx), so that patches @ W^T with W a
+  // convolution weight [D, C, p, p] viewed as [D, C*p*p] is the stride-p convolution.
+  virtual void patchify(Tensor& patches, const Tensor& images, int64_t patch) = 0;
+  // Fills dst from `dist` with parameters a, b; see Distribution.
+  virtual void fill_random(Tensor& dst, Distribution dist, double a, double b, uint64_t seed) = 0;
 };
 
 // Creates the provider for a --device string ("cpu"; "cuda", "cuda:N" once that module

@@ -39,6 +39,25 @@ Tensor::Tensor(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer, uint64_
   }
 }
 
+Tensor Tensor::reshaped(Shape shape) const {
+  if (shape_numel(shape) != numel_) {
+    fail(ALLOY_ERR_SHAPE, "cannot view a tensor of shape {} as {}", shape_string(shape_),
+         shape_string(shape));
+  }
+  return Tensor(dtype_, std::move(shape), buffer_, offset_);
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t count) const {
+  if (shape_.empty() || begin < 0 || count < 0 || begin > shape_[0] || count > shape_[0] - begin) {
+    fail(ALLOY_ERR_SHAPE, "rows [{}, {}) lie outside a tensor of shape {}", begin, begin + count,
+         shape_string(shape_));
+  }
+  Shape shape = shape_;
+  shape[0] = count;
+  const uint64_t row_bytes = shape_[0] == 0 ? 0 : nbytes() / static_cast<uint64_t>(shape_[0]);
+  return Tensor(dtype_, std::move(shape), buffer_, offset_ + row_bytes * begin);
+}
+
 namespace {
 void* zeroed(uint64_t bytes) {
   void* p = host_allocate(bytes);

@@ -63,6 +63,10 @@ class Tensor {
   bool writable() const { return buffer_ && buffer_->writable(); }
   DLDevice device() const { return buffer_ ? buffer_->device() : cpu_device(); }
   bool defined() const { return buffer_ != nullptr; }
+  // The same elements under another shape with the same element count; shares the buffer.
+  Tensor reshaped(Shape shape) const;
+  // Entries [begin, begin + count) of the leading axis, a contiguous window; shares the buffer.
+  Tensor rows(int64_t begin, int64_t count) const;
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
 
  private:

@@ -37,6 +37,37 @@ class CpuProvider final : public Provider {
   void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
             Tensor& c) override;
 
+  // Neural-network ops (being implemented; each throws ALLOY_ERR_UNSUPPORTED until then).
+  void gemm_batched(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
+                    double beta, Tensor& c) override;
+  void permute(Tensor& dst, const Tensor& src, const std::vector<int>& perm) override;
+  void broadcast(Tensor& dst, const Tensor& src) override;
+  void sum_to(Tensor& dst, const Tensor& src, double beta) override;
+  void concat(Tensor& dst, const std::vector<const Tensor*>& parts, int axis) override;
+  void split(const std::vector<Tensor*>& parts, const Tensor& src, int axis) override;
+  void layer_norm(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma,
+                  const Tensor& beta, double eps) override;
+  void layer_norm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                           const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                           const Tensor& gamma) override;
+  void softmax(Tensor& y, const Tensor& x, double scale) override;
+  void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, double scale) override;
+  void activation(Activation kind, Tensor& y, const Tensor& x) override;
+  void activation_backward(Activation kind, Tensor& dx, const Tensor& dy,
+                           const Tensor& x) override;
+  void l2_normalize(Tensor& y, Tensor& norm, const Tensor& x, double eps) override;
+  void l2_normalize_backward(Tensor& dx, const Tensor& dy, const Tensor& y, const Tensor& norm,
+                             double eps) override;
+  void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& labels,
+                     double grad_scale) override;
+  void softmax_entropy(Tensor& entropies, Tensor& dlogits, const Tensor& logits,
+                       double grad_scale) override;
+  void argmax(Tensor& indices, const Tensor& x) override;
+  void adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+            const AdamStep& step) override;
+  void patchify(Tensor& patches, const Tensor& images, int64_t patch) override;
+  void fill_random(Tensor& dst, Distribution dist, double a, double b, uint64_t seed) override;
+
  private:
   OpChecks checks_{cpu_device()};
 };
