@@ -51,6 +51,9 @@ class SafetensorsWriter {
   void finish();
   // The folder finish() created.
   const std::string& target() const { return target_; }
+  // The temporary folder being filled; files a caller writes there before finish() appear in
+  // the target with the same atomic rename.
+  const std::string& staging_dir() const { return temp_; }
 
  private:
   struct Slot;
