@@ -1,5 +1,6 @@
 #include "run_alloy.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,15 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
+// In a sanitizer build (scripts/sanitize.sh) the child is checked too. Its report must fail the
+// test even where the test expects alloy to fail, so it is found by its text, not its exit code.
+bool has_sanitizer_report(const std::string& err) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+    if (err.find(marker) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 RunResult run_alloy(const std::vector<std::string>& args, const std::vector<std::string>& env) {
@@ -41,6 +51,8 @@ RunResult run_alloy(const std::vector<std::string>& args, const std::vector<std:
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.out = slurp(stem + ".out");
   r.err = slurp(stem + ".err");
+  if (has_sanitizer_report(r.err))
+    ADD_FAILURE() << "sanitizer report from " << command << "\n" << r.err;
   return r;
 }
 
