@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and end-to-end tests (ctest), an out-of-tree plugin built from
 # docs/ with only the SDK header, alloy's results against mergekit's, its vision transformer
-# against Hugging Face transformers, then the same ctest
-# suite built with AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer target
-# for a bounded time (FUZZ_SECONDS, default 60). Any failure or sanitizer report fails it.
+# against Hugging Face transformers, then the same ctest suite built with AddressSanitizer +
+# UndefinedBehaviorSanitizer, then each libFuzzer target for a bounded time (FUZZ_SECONDS,
+# default 60). Any failure or sanitizer report fails it.
 set -euo pipefail
 build=${1:-build}
 scripts/check_out_of_tree_plugin.sh "$build"

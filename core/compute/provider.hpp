@@ -78,10 +78,15 @@ class Provider {
                     double beta, Tensor& c) = 0;
 
   // --- Neural-network ops of the model runtime (core/model). F32 tensors, contiguous,
-  // row-major; "rows" are all axes but the last. Outputs never alias inputs unless said. ---
+  // row-major; "rows" are all axes but the last. Outputs never alias inputs (nor each other):
+  // overlapping memory is rejected with ALLOY_ERR_INVALID_ARGUMENT. A tensor of one entry per
+  // row ("[rows]") may also have the input's shape without its last axis ([B, T] for x of
+  // [B, T, D]). Ops that need a value per row (layer_norm, softmax_entropy, argmax) reject
+  // rows of length 0 unless there are no rows. With beta 0, c and dst are not read. ---
 
   // c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i] over the leading (batch) axis of rank-3
-  // tensors; a rank-2 a or b is shared by every batch entry.
+  // tensors; a rank-2 a or b is shared by every batch entry. c is [B, M, N]; a rank-3 operand's
+  // batch must be B (a batch of 1 is not broadcast: pass it as rank 2); one of a, b is rank 3.
   virtual void gemm_batched(bool trans_a, bool trans_b, double alpha, const Tensor& a,
                             const Tensor& b, double beta, Tensor& c) = 0;
   // dst = src with its axes reordered: dst.shape[i] == src.shape[perm[i]].
@@ -91,12 +96,14 @@ class Provider {
   // dst = beta * dst + src summed over the axes along which dst broadcasts to src's shape (the
   // gradient of broadcast): dst [D] from src [B, T, D] sums over B and T.
   virtual void sum_to(Tensor& dst, const Tensor& src, double beta) = 0;
-  // dst = the parts joined along `axis`; all other axes equal. split() is the inverse.
+  // dst = the parts joined along `axis` (negative counts from the end, as in NumPy); all other
+  // axes equal. split() is the inverse.
   virtual void concat(Tensor& dst, const std::vector<const Tensor*>& parts, int axis) = 0;
   virtual void split(const std::vector<Tensor*>& parts, const Tensor& src, int axis) = 0;
 
   // Layer normalisation over the last axis: y = (x - mean) * rstd * gamma + beta, with
   // rstd = 1 / sqrt(var + eps) (biased variance); mean and rstd ([rows]) are saved for backward.
+  // eps >= 0.
   virtual void layer_norm(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x,
                           const Tensor& gamma, const Tensor& beta, double eps) = 0;
   // dx = the gradient wrt x (overwritten); dgamma and dbeta are accumulated into (+=).
@@ -109,28 +116,46 @@ class Provider {
   virtual void activation(Activation kind, Tensor& y, const Tensor& x) = 0;
   virtual void activation_backward(Activation kind, Tensor& dx, const Tensor& dy,
                                    const Tensor& x) = 0;
-  // y = x / max(||x||, eps) per row; norm ([rows]) is saved for backward.
+  // y = x / max(||x||, eps) per row (torch.nn.functional.normalize); norm ([rows]) = ||x||,
+  // unclamped, is saved for backward, which treats rows with norm < eps as clamped (dx = dy /
+  // eps), as torch's clamp_min does. eps >= 0.
   virtual void l2_normalize(Tensor& y, Tensor& norm, const Tensor& x, double eps) = 0;
   virtual void l2_normalize_backward(Tensor& dx, const Tensor& dy, const Tensor& y,
                                      const Tensor& norm, double eps) = 0;
   // Per-row cross-entropy of logits [N, C] against labels (I32 [N], each in [0, C)): losses
-  // [N] = -log softmax(logits)[label]; dlogits = grad_scale * (softmax(logits) - onehot).
+  // [N] = -log softmax(logits)[label]; dlogits = grad_scale * (softmax(logits) - onehot). A
+  // label outside [0, C) is rejected with ALLOY_ERR_INVALID_ARGUMENT naming its row, before
+  // anything is written.
   virtual void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits,
                              const Tensor& labels, double grad_scale) = 0;
   // Per-row entropy of softmax(logits) [N, C]: entropies [N] = -sum p log p, and dlogits =
   // grad_scale * d(entropy)/d(logits) = -grad_scale * p * (log p + entropy).
   virtual void softmax_entropy(Tensor& entropies, Tensor& dlogits, const Tensor& logits,
                                double grad_scale) = 0;
-  // indices (I32 [rows]) = the first position of the maximum of each row.
+  // indices (I32 [rows]) = the first position of the maximum of each row; NaN counts as larger
+  // than any number (the first NaN wins), as in torch.argmax and numpy.argmax.
   virtual void argmax(Tensor& indices, const Tensor& x) = 0;
-  // Updates param, m and v in place from grad.
+  // Updates param, m and v in place from grad, in F32 in torch's order of operations:
+  //   param *= 1 - lr * weight_decay;  m = lerp(m, grad, 1 - beta1);
+  //   v = v * beta2 + (1 - beta2) * grad * grad;
+  //   param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps).
+  // As torch checks: lr, eps, weight_decay >= 0, betas in [0, 1), step >= 1; m, v start at 0.
   virtual void adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
                     const AdamStep& step) = 0;
   // images [B, C, H, W] -> patches [B, (H/p) * (W/p), C * p * p]: patches in row-major order of
   // the patch grid, each patch flattened as (c, ky, kx), so that patches @ W^T with W a
   // convolution weight [D, C, p, p] viewed as [D, C*p*p] is the stride-p convolution.
   virtual void patchify(Tensor& patches, const Tensor& images, int64_t patch) = 0;
-  // Fills dst from `dist` with parameters a, b; see Distribution.
+  // Fills dst from `dist` with parameters a, b; see Distribution. Uniform needs a < b, normal
+  // b >= 0. Element i (the flat index) is, with all arithmetic in double (not contracted into
+  // FMAs) and one final rounding to F32:
+  //   mix(z)  = SplitMix64's finaliser: z ^= z >> 30; z *= 0xbf58476d1ce4e5b9;
+  //             z ^= z >> 27; z *= 0x94d049bb133111eb; z ^= z >> 31   (mod 2^64)
+  //   r       = mix(mix(seed) + (i + 1) * 0x9e3779b97f4a7c15)           (mod 2^64)
+  //   uniform: u = (r >> 11) * 2^-53; value = a + (b - a) * u, and a value that rounds to b or
+  //            above (or below a) is replaced by the largest F32 below b (smallest at or above a)
+  //   normal:  u1 = ((r >> 32) + 1) * 2^-32, u2 = (r & 0xffffffff) * 2^-32 (Box-Muller, cosine
+  //            half); value = a + b * sqrt(-2 log(u1)) * cos(2 pi u2), 2 pi = 6.283185307179586
   virtual void fill_random(Tensor& dst, Distribution dist, double a, double b, uint64_t seed) = 0;
 };
 

@@ -1,9 +1,11 @@
 // The CPU provider: tensors in host memory, ops on oneDNN where it computes them exactly and
-// on own OpenMP kernels elsewhere. Each op checks its arguments (OpChecks), returns early on
-// empty tensors, then runs the first implementation that takes it, best first, reference last.
+// on own OpenMP kernels elsewhere. Each op checks its arguments (OpChecks, NnChecks), returns
+// early on empty tensors, then runs the first implementation that takes it, best first,
+// reference last.
 #pragma once
 
 #include "compute/cpu/op_checks.hpp"
+#include "compute/nn_checks.hpp"
 #include "compute/provider.hpp"
 
 namespace alloy {
@@ -37,7 +39,6 @@ class CpuProvider final : public Provider {
   void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
             Tensor& c) override;
 
-  // Neural-network ops (being implemented; each throws ALLOY_ERR_UNSUPPORTED until then).
   void gemm_batched(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                     double beta, Tensor& c) override;
   void permute(Tensor& dst, const Tensor& src, const std::vector<int>& perm) override;
@@ -53,8 +54,7 @@ class CpuProvider final : public Provider {
   void softmax(Tensor& y, const Tensor& x, double scale) override;
   void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, double scale) override;
   void activation(Activation kind, Tensor& y, const Tensor& x) override;
-  void activation_backward(Activation kind, Tensor& dx, const Tensor& dy,
-                           const Tensor& x) override;
+  void activation_backward(Activation kind, Tensor& dx, const Tensor& dy, const Tensor& x) override;
   void l2_normalize(Tensor& y, Tensor& norm, const Tensor& x, double eps) override;
   void l2_normalize_backward(Tensor& dx, const Tensor& dy, const Tensor& y, const Tensor& norm,
                              double eps) override;
@@ -63,13 +63,13 @@ class CpuProvider final : public Provider {
   void softmax_entropy(Tensor& entropies, Tensor& dlogits, const Tensor& logits,
                        double grad_scale) override;
   void argmax(Tensor& indices, const Tensor& x) override;
-  void adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-            const AdamStep& step) override;
+  void adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamStep& step) override;
   void patchify(Tensor& patches, const Tensor& images, int64_t patch) override;
   void fill_random(Tensor& dst, Distribution dist, double a, double b, uint64_t seed) override;
 
  private:
   OpChecks checks_{cpu_device()};
+  NnChecks nn_checks_{cpu_device()};
 };
 
 }  // namespace alloy

@@ -1,10 +1,6 @@
 #include "compute/cpu/onednn_ops.hpp"
 
-#include <dnnl.hpp>
-
-#include <unordered_map>
-
-#include "error.hpp"
+#include "compute/cpu/onednn_context.hpp"
 
 namespace alloy::cpu::onednn {
 namespace {
@@ -12,45 +8,13 @@ namespace {
 using dnnl::algorithm;
 using dnnl::memory;
 
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-// A stream must not be shared between threads that execute at the same time.
-dnnl::stream& thread_stream() {
-  thread_local dnnl::stream stream(cpu_engine());
-  return stream;
-}
-
 // Of the dtypes alloy hands to oneDNN: F32, and BF16 as a reorder source.
 memory::data_type data_type(DType dtype) {
   return dtype == DType::BF16 ? memory::data_type::bf16 : memory::data_type::f32;
 }
 
-// A dense row-major descriptor.
-memory::desc dense(const memory::dims& dims, memory::data_type type = memory::data_type::f32) {
-  memory::dims strides(dims.size(), 1);
-  for (std::size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
-  return memory::desc(dims, type, strides);
-}
-
 memory::desc flat(const Tensor& tensor) {
   return dense({static_cast<memory::dim>(tensor.numel())}, data_type(tensor.dtype()));
-}
-
-memory bind(const memory::desc& desc, void* data) { return memory(desc, cpu_engine(), data); }
-
-// Runs a primitive on this thread's stream, turning oneDNN's errors into alloy's.
-template <typename Make>
-void execute(const char* op, const Make& make, const std::unordered_map<int, memory>& args) {
-  try {
-    make().execute(thread_stream(), args);
-    thread_stream().wait();
-  } catch (const dnnl::error& e) {
-    fail(e.status == dnnl_out_of_memory ? ALLOY_ERR_OUT_OF_MEMORY : ALLOY_ERR_INTERNAL,
-         "{}: oneDNN failed: {}", op, e.what());
-  }
 }
 
 // a's and b's shapes as the fewest dimensions oneDNN can broadcast over: dimensions of size 1
@@ -176,37 +140,43 @@ bool convert(Tensor& dst, const Tensor& src) {
   return true;
 }
 
-void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
-          Tensor& c) {
-  const memory::dim m = c.shape()[0];
-  const memory::dim n = c.shape()[1];
-  const memory::dim k = a.shape()[trans_a ? 0 : 1];
-  // op(x) is x read with swapped strides; matmul takes any strides for its inputs.
-  const memory::desc a_desc({m, k}, memory::data_type::f32,
-                            trans_a ? memory::dims{1, m} : memory::dims{k, 1});
-  const memory::desc b_desc({k, n}, memory::data_type::f32,
-                            trans_b ? memory::dims{1, k} : memory::dims{n, 1});
-  const memory::desc c_desc = dense({m, n});
+void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b,
+                  float beta, Tensor& c) {
+  const memory::dim batch = c.shape()[0];
+  const memory::dim m = c.shape()[1];
+  const memory::dim n = c.shape()[2];
+  const memory::dim k = a.shape()[a.ndim() - (trans_a ? 2 : 1)];
+  // A 2-D operand is a batch of one, which matmul broadcasts; op(x) is x read with swapped
+  // strides.
+  const memory::dim a_batch = a.ndim() == 3 ? batch : 1;
+  const memory::dim b_batch = b.ndim() == 3 ? batch : 1;
+  const memory::desc a_desc({a_batch, m, k}, memory::data_type::f32,
+                            trans_a ? memory::dims{m * k, 1, m} : memory::dims{m * k, k, 1});
+  const memory::desc b_desc({b_batch, k, n}, memory::data_type::f32,
+                            trans_b ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
+  const memory::desc c_desc = dense({batch, m, n});
   const memory::desc scale_desc = dense({1});
-  execute("gemm",
-          [&] {
-            // alpha is a run-time argument so that every alpha shares one cached primitive; beta
-            // is the scale of a sum post-op, which oneDNN 2.6 fixes at creation (a cache entry
-            // per beta, in practice 0 or 1). With beta 0 c is never read, as in BLAS.
-            dnnl::primitive_attr attr;
-            attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-            if (beta != 0) {
-              dnnl::post_ops sum;
-              sum.append_sum(beta);
-              attr.set_post_ops(sum);
-            }
-            const dnnl::matmul::desc desc(a_desc, b_desc, c_desc);
-            return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpu_engine()));
-          },
-          {{DNNL_ARG_SRC, bind(a_desc, a.data())},
-           {DNNL_ARG_WEIGHTS, bind(b_desc, b.data())},
-           {DNNL_ARG_DST, bind(c_desc, c.data())},
-           {DNNL_ARG_ATTR_OUTPUT_SCALES, bind(scale_desc, &alpha)}});
+  // alpha is a run-time argument so that every alpha shares one primitive; beta is the scale of
+  // a sum post-op, which oneDNN 2.6 fixes at creation (a primitive per beta, in practice 0 or
+  // 1). With beta 0 c is never read, as in BLAS.
+  execute_cached("gemm_batched",
+                 fmt::format("gemm_batched {} {} {} {} {} {} {} {} {}", a_batch, b_batch, batch, m,
+                             n, k, trans_a, trans_b, beta),
+                 [&] {
+                   dnnl::primitive_attr attr;
+                   attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+                   if (beta != 0) {
+                     dnnl::post_ops sum;
+                     sum.append_sum(beta);
+                     attr.set_post_ops(sum);
+                   }
+                   const dnnl::matmul::desc desc(a_desc, b_desc, c_desc);
+                   return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpu_engine()));
+                 },
+                 {{DNNL_ARG_SRC, bind(a_desc, a.data())},
+                  {DNNL_ARG_WEIGHTS, bind(b_desc, b.data())},
+                  {DNNL_ARG_DST, bind(c_desc, c.data())},
+                  {DNNL_ARG_ATTR_OUTPUT_SCALES, bind(scale_desc, &alpha)}});
 }
 
 }  // namespace alloy::cpu::onednn

@@ -1,8 +1,9 @@
 // The ops the CPU provider runs on oneDNN 2.6: eltwise, binary (NumPy broadcast of b), matmul
 // and reorder. Each call runs on the calling thread's own stream, so ops may run concurrently
-// from several threads; primitives come from oneDNN's primitive cache. Arguments are checked
-// by the provider and tensors are non-empty F32 unless noted; dst may alias a (or b of equal
-// shape).
+// from several threads; matmul primitives are kept per thread by shape (onednn_context.hpp),
+// the others come from oneDNN's primitive cache. Arguments are checked by the provider and
+// tensors are non-empty F32 unless noted; dst may alias a (or b of equal shape), c aliases
+// nothing.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +26,9 @@ void binary_scalar(int32_t op, Tensor& dst, const Tensor& a, float scalar);
 // converters bit for bit; false (nothing done) for the others.
 bool convert(Tensor& dst, const Tensor& src);
 
-// c = alpha * op(a) @ op(b) + beta * c, with M, N and K all non-zero.
-void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
-          Tensor& c);
+// c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i] over the batch, a 2-D operand shared (as
+// Provider::gemm_batched), with M, N and K all non-zero. Provider::gemm is a batch of one.
+void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b,
+                  float beta, Tensor& c);
 
 }  // namespace alloy::cpu::onednn

@@ -19,10 +19,6 @@ std::string device_string(DLDevice device) {
   }
 }
 
-std::string describe(const Tensor& tensor) {
-  return fmt::format("{} {}", dtype_name(tensor.dtype()), shape_string(tensor.shape()));
-}
-
 void check_code(const char* op, const char* what, int32_t code, int32_t first, int32_t last) {
   if (code < first || code > last) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: unknown {} {} (valid: {}..{})", op, what, code, first,
@@ -30,22 +26,26 @@ void check_code(const char* op, const char* what, int32_t code, int32_t first, i
   }
 }
 
-void check_same_shape(const char* op, const char* role, const Tensor& tensor,
-                      const char* expected_role, const Tensor& expected) {
+}  // namespace
+
+std::string OpChecks::describe(const Tensor& tensor) {
+  return fmt::format("{} {}", dtype_name(tensor.dtype()), shape_string(tensor.shape()));
+}
+
+void OpChecks::check_same_shape(const char* op, const char* role, const Tensor& tensor,
+                                const char* expected_role, const Tensor& expected) {
   if (tensor.shape() != expected.shape()) {
     fail(ALLOY_ERR_SHAPE, "{}: {} has shape {} but {} has shape {}", op, role,
          shape_string(tensor.shape()), expected_role, shape_string(expected.shape()));
   }
 }
 
-bool overlap(const Tensor& a, const Tensor& b) {
+bool OpChecks::overlap(const Tensor& a, const Tensor& b) {
   const auto* a_begin = static_cast<const char*>(a.data());
   const auto* b_begin = static_cast<const char*>(b.data());
   return a.nbytes() != 0 && b.nbytes() != 0 && a_begin < b_begin + b.nbytes() &&
          b_begin < a_begin + a.nbytes();
 }
-
-}  // namespace
 
 void OpChecks::present(const char* op, const char* role, const Tensor& tensor) const {
   if (!tensor.defined()) fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: {} is a null tensor", op, role);
@@ -56,16 +56,19 @@ void OpChecks::present(const char* op, const char* role, const Tensor& tensor) c
   }
 }
 
-void OpChecks::input(const char* op, const char* role, const Tensor& tensor) const {
+void OpChecks::input(const char* op, const char* role, const Tensor& tensor, DType dtype) const {
   present(op, role, tensor);
-  if (tensor.dtype() != DType::F32) {
+  if (tensor.dtype() == dtype) return;
+  if (dtype == DType::F32) {
     fail(ALLOY_ERR_DTYPE, "{}: {} is {}; compute ops take F32 (convert with copy first)", op, role,
          describe(tensor));
   }
+  fail(ALLOY_ERR_DTYPE, "{}: {} is {}; it must be {}", op, role, describe(tensor),
+       dtype_name(dtype));
 }
 
-void OpChecks::output(const char* op, const char* role, const Tensor& tensor) const {
-  input(op, role, tensor);
+void OpChecks::output(const char* op, const char* role, const Tensor& tensor, DType dtype) const {
+  input(op, role, tensor, dtype);
   if (!tensor.writable()) {
     fail(ALLOY_ERR_READ_ONLY, "{}: {} ({}) is read-only", op, role, describe(tensor));
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tensor/tensor.hpp"
@@ -31,14 +32,23 @@ class OpChecks {
   void where(const Tensor& dst, const Tensor& cond, const Tensor& a, const Tensor* b) const;
   void gemm(bool trans_a, bool trans_b, const Tensor& a, const Tensor& b, const Tensor& c) const;
 
- private:
+  // The rules of single tensors and pairs that every op family shares (see nn_checks.hpp).
   // Defined and on this provider's device.
   void present(const char* op, const char* role, const Tensor& tensor) const;
-  // present() and F32.
-  void input(const char* op, const char* role, const Tensor& tensor) const;
+  // present() and of `dtype`.
+  void input(const char* op, const char* role, const Tensor& tensor,
+             DType dtype = DType::F32) const;
   // input() and writable.
-  void output(const char* op, const char* role, const Tensor& tensor) const;
+  void output(const char* op, const char* role, const Tensor& tensor,
+              DType dtype = DType::F32) const;
+  // "F32 [2, 3]"
+  static std::string describe(const Tensor& tensor);
+  static void check_same_shape(const char* op, const char* role, const Tensor& tensor,
+                               const char* expected_role, const Tensor& expected);
+  // Whether the two tensors share any byte of memory.
+  static bool overlap(const Tensor& a, const Tensor& b);
 
+ private:
   DLDevice device_;
 };
 

@@ -17,4 +17,14 @@ void parallel_for(uint64_t n, const Body& body) {
   for (int64_t i = 0; i < count; ++i) body(i);
 }
 
+// The same over `n` items of about `work` elements each (rows, blocks): the grain counts
+// elements, not items.
+template <typename Body>
+void parallel_for(uint64_t n, uint64_t work, const Body& body) {
+  const auto count = static_cast<int64_t>(n);
+  const bool parallel = count > 1 && n * work >= static_cast<uint64_t>(kParallelGrain);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t i = 0; i < count; ++i) body(i);
+}
+
 }  // namespace alloy::cpu
