@@ -1,6 +1,7 @@
 // Plugins that misbehave and inputs that change under the host: each is reported clearly, the
 // exit is non-zero, and no output (not even a temporary sibling) is left behind. Also the
 // refusal of plugins that other users could have replaced.
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,7 +163,6 @@ TEST(InsecurePlugins, WritableByOthersAreRefusedUnlessAllowed) {
   };
   for (const Case& c :
        {Case{0777, 0755, "plugins", "folder is writable by every user (mode 0777)"},
-        Case{0775, 0755, "plugins", "folder is writable by its group (mode 0775)"},
         Case{0755, 0666, "plugins/c_mean.so", "file is writable by every user (mode 0666)"}}) {
     PluginCopy copy(c.folder, c.file);
     const std::string refused = copy.dir.file(c.refused);
@@ -180,6 +180,28 @@ TEST(InsecurePlugins, WritableByOthersAreRefusedUnlessAllowed) {
         run_merge(copy.dir, config, {"--plugin-dir", copy.folder, "--allow-insecure-plugins"});
     EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
   }
+}
+
+TEST(InsecurePlugins, WritableByASharedGroupIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a folder to another group";
+  PluginCopy copy(0775, 0755);
+  ASSERT_EQ(::chown(copy.folder.c_str(), static_cast<uid_t>(-1), 65534), 0);
+  const RunResult listed = run_alloy({"plugins", "--plugin-dir", copy.folder});
+  EXPECT_THAT(listed.err, AllOf(HasSubstr(copy.folder + ": refused"),
+                                HasSubstr("folder is writable by its group (mode 0775)"),
+                                HasSubstr("chmod go-w " + copy.folder)));
+}
+
+TEST(InsecurePlugins, WritableByTheOwnersPrivateGroupIsFine) {
+  // umask 002 makes group-writable files in a group of one user alone: no one else can write.
+  const struct group* root_group = ::getgrgid(0);
+  if (::geteuid() != 0 || !root_group || root_group->gr_mem[0]) {
+    GTEST_SKIP() << "needs root with a root group of no other members";
+  }
+  PluginCopy copy(0775, 0775);
+  const RunResult listed = run_alloy({"plugins", "--plugin-dir", copy.folder});
+  EXPECT_THAT(listed.out, HasSubstr("c_mean"));
+  EXPECT_THAT(listed.err, Not(HasSubstr("refused")));
 }
 
 TEST(InsecurePlugins, OwnedBySomeoneElseIsRefused) {
