@@ -69,18 +69,17 @@ std::string signal_text(int signal) {
                      description ? description : "unknown signal");
 }
 
-// What the child was doing when it died: the crashing thread's activity when a handler ran,
-// else every activity recorded (a SIGKILL, say, comes with no handler).
+// What the strategy was doing when the child died: the crashing thread's activity when a crash
+// handler ran (empty: the thread was not inside the strategy), else every call in progress (a
+// SIGKILL, say, runs no handler).
 std::string blame(const SharedLog& log) {
   const int crashed = log.crashed_slot.load();
-  if (crashed >= 0 && crashed < kThreadSlots && log.activity[crashed][0]) {
-    return fmt::format(" while {}", log.activity[crashed]);
-  }
+  if (crashed >= 0 && crashed < kThreadSlots) return log.activity[crashed];
   std::string all;
   const int used = std::min(log.next_slot.load(), kThreadSlots);
   for (int slot = 0; slot < used; ++slot) {
     if (!log.activity[slot][0]) continue;
-    all += all.empty() ? " while " : " or ";
+    all += all.empty() ? "" : " or ";
     all += log.activity[slot];
   }
   return all;
@@ -146,7 +145,8 @@ IsolatedOutcome run_isolated(const std::function<int()>& job) {
   } else if (WIFSIGNALED(status)) {
     outcome.exit_code = 1;
     outcome.crashed = true;
-    outcome.crash = signal_text(WTERMSIG(status)) + blame(*log);
+    outcome.signal = signal_text(WTERMSIG(status));
+    outcome.activity = blame(*log);
   }
   log->~SharedLog();
   ::munmap(shared, sizeof(SharedLog));

@@ -20,7 +20,8 @@ class ActivityLog {
 struct IsolatedOutcome {
   int exit_code = 0;     // the child's exit status, or 1 when it died from a signal
   bool crashed = false;  // ended by a signal
-  std::string crash;     // e.g. "SIGSEGV (Segmentation fault) while merging tensor 'w'"
+  std::string signal;    // e.g. "SIGSEGV (Segmentation fault)"
+  std::string activity;  // what the strategy was doing ("merging tensor 'w'"); empty: nothing
   pid_t child = 0;
 };
 

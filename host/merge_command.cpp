@@ -80,9 +80,17 @@ int run_isolated_job(const MergeConfig& config, const LoadedPlugin& plugin, JobO
   if (!outcome.crashed) return outcome.exit_code;
   remove_partial_outputs(options.output_dir, outcome.child);
   if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);  // the child's progress line
-  print_error(fmt::format(
-      "strategy '{}' ({}) crashed: {}; alloy survived it (--isolate) and left no output", plugin.id,
-      plugin.file, outcome.crash));
+  if (outcome.activity.empty()) {
+    print_error(fmt::format(
+        "the merge crashed outside the strategy's code: {}; alloy survived it (--isolate) and "
+        "left no output. This is a bug in alloy: please report it with the config",
+        outcome.signal));
+  } else {
+    print_error(fmt::format(
+        "strategy '{}' ({}) crashed: {} while {}; alloy survived it (--isolate) and left no "
+        "output",
+        plugin.id, plugin.file, outcome.signal, outcome.activity));
+  }
   return outcome.exit_code;
 }
 

@@ -73,8 +73,7 @@ class MergeJob : public JobServices {
     const alloy_plugin& d = *plugin_.descriptor;
     if (d.begin) {
       phase_ = "prepare";
-      announce("preparing");
-      check(d.begin(&ctx, &state), ctx, "preparing");
+      check(call_plugin("preparing", [&] { return d.begin(&ctx, &state); }), ctx, "preparing");
       registry_.check_intact();
     }
     // end() runs whatever happens after a successful begin().
@@ -84,7 +83,7 @@ class MergeJob : public JobServices {
       void* state;
       ~EndGuard() {
         if (!end) return;
-        job->announce("finishing");
+        PluginCall call(*job, "finishing");
         end(state);
       }
     } end_guard{this, d.end, state};
@@ -93,8 +92,7 @@ class MergeJob : public JobServices {
       merging_ = true;
       merge_tensors(state);
     } else {
-      announce("running");
-      check(d.run(&ctx, state), ctx, "running");
+      check(call_plugin("running", [&] { return d.run(&ctx, state); }), ctx, "running");
     }
     check_not_cancelled();
     registry_.check_intact();
@@ -270,9 +268,10 @@ class MergeJob : public JobServices {
     } else {
       // Tensors the strategy read drop their mapped pages as it gives them back (host table).
       alloy_context ctx{this, {}};
-      announce(fmt::format("merging tensor '{}'", name));
-      check(plugin_.descriptor->merge(&ctx, state, name.c_str()), ctx,
-            fmt::format("merging tensor '{}'", name));
+      const std::string doing = fmt::format("merging tensor '{}'", name);
+      check(
+          call_plugin(doing, [&] { return plugin_.descriptor->merge(&ctx, state, name.c_str()); }),
+          ctx, doing);
       std::lock_guard<std::mutex> lock(put_mutex_);
       if (!put_.count(name)) {
         fail(ALLOY_ERR_PLUGIN, "strategy '{}' returned success for tensor '{}' without putting it",
@@ -283,6 +282,19 @@ class MergeJob : public JobServices {
 
   void announce(const std::string& activity) const {
     if (options_.on_plugin_call) options_.on_plugin_call(activity);
+  }
+
+  // Announces what the strategy does for as long as one call into it lasts, and that it is
+  // done when the call returns, so a crash after it is not blamed on the strategy.
+  struct PluginCall {
+    const MergeJob& job;
+    PluginCall(const MergeJob& j, const std::string& activity) : job(j) { job.announce(activity); }
+    ~PluginCall() { job.announce(""); }
+  };
+  template <typename Call>
+  alloy_status call_plugin(const std::string& activity, Call call) const {
+    PluginCall announced(*this, activity);
+    return call();
   }
 
   void check(alloy_status status, const alloy_context& ctx, const std::string& doing) {
