@@ -12,6 +12,8 @@ using Args = std::vector<std::string>;
 int merge_command(const Args& args);
 int plugins_command(const Args& args);
 int inspect_command(const Args& args);
+int zoo_command(const Args& args);
+int eval_command(const Args& args);
 
 // Prints "alloy: error: <message>" to stderr (every line after the first indented).
 void print_error(const std::string& message);

@@ -1,0 +1,82 @@
+// alloy eval MODEL --suite SUITE --heads HEADS: top-1 accuracy of a model on every task of a
+// suite (or of a task file), each through its own head, as a table or JSON.
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "data/task_file.hpp"
+#include "error.hpp"
+#include "model/heads.hpp"
+#include "model/training.hpp"
+#include "model/zoo.hpp"
+#include "options.hpp"
+
+namespace alloy::cli {
+namespace {
+
+Split split_from_name(const std::string& name) {
+  for (const Split split : kSplits) {
+    if (name == split_name(split)) return split;
+  }
+  fail(ALLOY_ERR_INVALID_ARGUMENT, "--split '{}' is not train, validation or test", name);
+}
+
+}  // namespace
+
+int eval_command(const Args& args) {
+  po::options_description visible("eval options");
+  std::string suite_name, data_file, heads_path, split_text = "test";
+  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-tiny")(
+      "data", po::value(&data_file), "your own tasks: a task file (docs/data.md)")(
+      "heads", po::value(&heads_path)->required(), "heads file (one head per task)")(
+      "split", po::value(&split_text)->default_value("test"), "train, validation or test")(
+      "json", "print JSON instead of a table");
+  po::options_description hidden;
+  std::string model_dir;
+  hidden.add_options()("model", po::value(&model_dir)->required(), "model folder");
+  po::positional_options_description positional;
+  positional.add("model", 1);
+  po::variables_map vm;
+  int exit_code = 0;
+  if (!parse_options(args, "alloy eval MODEL (--suite S | --data FILE) --heads HEADS [options]",
+                     visible, hidden, positional, vm, &exit_code)) {
+    return exit_code;
+  }
+  try {
+    if (suite_name.empty() == data_file.empty()) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "give either --suite or --data");
+    }
+    const Split split = split_from_name(split_text);
+    const std::vector<Task> tasks =
+        data_file.empty() ? load_suite(suite_name).tasks : read_task_file(data_file);
+    const auto provider = create_provider("cpu");
+    const VitModel model = VitModel::load(model_dir, *provider);
+    const std::vector<Head> heads = load_heads(heads_path, *provider);
+    nlohmann::json results = nlohmann::json::object();
+    double sum = 0;
+    for (const Task& task : tasks) {
+      const Head& head = find_head(heads, task.name, heads_path);
+      const double value = accuracy(model, head, task.split(split), Preprocessing());
+      results[task.name] = value;
+      sum += value;
+    }
+    const double average = sum / static_cast<double>(tasks.size());
+    if (vm.count("json")) {
+      const nlohmann::json out = {
+          {"model", model_dir}, {"split", split_text}, {"accuracy", results}, {"average", average}};
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      std::printf("%-18s %8s\n", "task", "top-1");
+      for (const Task& task : tasks) {
+        std::printf("%-18s %7.2f%%\n", task.name.c_str(), 100 * results[task.name].get<double>());
+      }
+      std::printf("%-18s %7.2f%%\n", "average", 100 * average);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  }
+}
+
+}  // namespace alloy::cli
