@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "io/file_io.hpp"
 #include "io/safetensors.hpp"
 
 namespace alloy {
@@ -72,63 +73,6 @@ int remove_partial_outputs_if(const std::string& target, PidFilter matches) {
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() &&
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// pwrite may write less than asked (signals, very large requests); loop until all is out.
-void write_all(int fd, const void* data, uint64_t bytes, uint64_t offset, const std::string& what,
-               const std::string& path) {
-  constexpr uint64_t kChunk = 1ull << 30;
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = ::pwrite(fd, p, std::min(bytes, kChunk), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      fail(ALLOY_ERR_IO, "cannot write {} to {}: {}", what, path,
-           n < 0 ? std::strerror(errno) : "no progress");
-    }
-    p += n;
-    offset += static_cast<uint64_t>(n);
-    bytes -= static_cast<uint64_t>(n);
-  }
-}
-
-void close_checked(int fd, const std::string& path) {
-  if (::close(fd) != 0) fail(ALLOY_ERR_IO, "cannot close {}: {}", path, std::strerror(errno));
-}
-
-void sync_checked(int fd, const std::string& path) {
-  if (::fsync(fd) != 0) fail(ALLOY_ERR_IO, "cannot sync {}: {}", path, std::strerror(errno));
-}
-
-// A new file or a folder reaches the disk only once the folder holding its name is synced too.
-void sync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(ALLOY_ERR_IO, "cannot open {}: {}", path, std::strerror(errno));
-  try {
-    sync_checked(fd, path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  close_checked(fd, path);
-}
-
-int create_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(ALLOY_ERR_IO, "cannot create {}: {}", path, std::strerror(errno));
-  return fd;
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  const int fd = create_file(path);
-  try {
-    write_all(fd, text.data(), text.size(), 0, "the index", path);
-    sync_checked(fd, path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  close_checked(fd, path);
 }
 
 // The 8-byte length and the JSON header, padded with spaces so the data starts 8-byte aligned.
@@ -355,7 +299,7 @@ void SafetensorsWriter::finish() {
         total += s.bytes;
       }
       const json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-      write_text_file(temp_ + "/" + kIndexName, index.dump(2) + "\n");
+      write_text_file(temp_ + "/" + kIndexName, index.dump(2) + "\n", "the index");
     }
     sync_path(temp_);
     commit();

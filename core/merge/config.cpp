@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
-#include <sstream>
 #include <system_error>
 
 #include <yaml-cpp/yaml.h>
 
 #include "error.hpp"
+#include "io/file_io.hpp"
 
 namespace alloy {
 namespace fs = std::filesystem;
@@ -135,11 +134,7 @@ MergeConfig parse_merge_config(const std::string& text, const std::string& sourc
 }
 
 MergeConfig load_merge_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ALLOY_ERR_IO, "cannot read config {}", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_merge_config(text.str(), path);
+  return parse_merge_config(read_text_file(path, "config"), path);
 }
 
 }  // namespace alloy

@@ -3,11 +3,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include <alloy/alloy.h>
 
 #include "error.hpp"
+#include "io/file_io.hpp"
 #include "io/safetensors_writer.hpp"
 #include "tensor/registry.hpp"
 
@@ -156,7 +156,7 @@ void VitModel::save(const std::string& dir, bool overwrite) const {
   }
   // config.json travels in the same atomic rename as the weights.
   const std::string config_path = writer.staging_dir() + "/config.json";
-  std::ofstream(config_path) << vit_config_json(config_);
+  write_text_file(config_path, vit_config_json(config_), "the model config");
   writer.finish();
 }
 

@@ -1,11 +1,9 @@
 #include "model/vit_config.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "io/file_io.hpp"
 
 namespace alloy {
 
@@ -106,11 +104,7 @@ VitConfig parse_vit_config(const std::string& json_text, const std::string& labe
 }
 
 VitConfig load_vit_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(ALLOY_ERR_IO, "cannot read model config {}", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_vit_config(text.str(), path);
+  return parse_vit_config(read_text_file(path, "model config"), path);
 }
 
 std::string vit_config_json(const VitConfig& c) {

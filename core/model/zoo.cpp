@@ -4,8 +4,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +11,7 @@
 #include "data/rotation_task.hpp"
 #include "data/seeded_random.hpp"
 #include "error.hpp"
+#include "io/file_io.hpp"
 #include "model/heads.hpp"
 #include "model/vit.hpp"
 
@@ -42,14 +41,6 @@ json spec_json(const ZooSpec& s) {
           {"batch_size", s.batch_size},
           {"logit_scale", s.logit_scale},
           {"preprocessing", {{"mean", s.preprocessing.mean}, {"std", s.preprocessing.std}}}};
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(ALLOY_ERR_NOT_FOUND, "{} does not exist", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // Removes the temporary folder unless the build got as far as renaming it.
@@ -97,7 +88,9 @@ TaskSuite load_suite(const std::string& suite) {
   fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-tiny)", suite);
 }
 
-std::string zoo_manifest(const std::string& dir) { return read_text(dir + "/zoo.json"); }
+std::string zoo_manifest(const std::string& dir) {
+  return read_text_file(dir + "/zoo.json", "zoo manifest");
+}
 
 ZooBuild build_zoo(const ZooSpec& spec, const std::string& dir, Provider& provider,
                    const std::function<void(const ZooProgress&)>& on_progress,
@@ -195,7 +188,7 @@ ZooBuild build_zoo(const ZooSpec& spec, const std::string& dir, Provider& provid
                    {"validation_accuracy", build.accuracies},
                    {"build_seconds", build.seconds}};
   for (const Task& task : suite.tasks) manifest["tasks"].push_back(task.name);
-  std::ofstream(temp.path + "/zoo.json") << manifest.dump(2) << "\n";
+  write_text_file(temp.path + "/zoo.json", manifest.dump(2) + "\n", "the zoo manifest");
   fs::rename(temp.path, dir);
   temp.path.clear();
   return build;
