@@ -2,6 +2,8 @@
 // 0 success, 1 the job failed (message printed), 2 bad usage.
 #pragma once
 
+#include <atomic>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -17,5 +19,10 @@ int eval_command(const Args& args);
 
 // Prints "alloy: error: <message>" to stderr (every line after the first indented).
 void print_error(const std::string& message);
+// Prints the error of a failed job and returns its exit code: 130 when it was cancelled
+// (alloy::Error with ALLOY_ERR_CANCELLED), else 1.
+int job_failed(const std::exception& error);
+// Makes SIGINT and SIGTERM set the returned flag, which a long job polls to stop cleanly.
+const std::atomic<bool>* cancel_on_interrupt();
 
 }  // namespace alloy::cli

@@ -1,5 +1,4 @@
 // alloy merge CONFIG.yaml -o OUTDIR
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -17,10 +16,6 @@
 
 namespace alloy::cli {
 namespace {
-
-std::atomic<bool> g_cancel{false};
-
-extern "C" void on_interrupt(int) { g_cancel = true; }
 
 const char* level_name(int32_t level) {
   switch (level) {
@@ -45,9 +40,7 @@ int run_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOptions op
       bar.finish();
       std::fprintf(stderr, "alloy: %s: %s\n", level_name(level), message.c_str());
     };
-    options.cancel = &g_cancel;
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
+    options.cancel = cancel_on_interrupt();
 
     const JobSummary summary = run_merge_job(config, plugin, options);
     bar.finish();
@@ -59,14 +52,9 @@ int run_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOptions op
     }
     std::printf("%s\n", summary.output_dir.c_str());
     return 0;
-  } catch (const Error& e) {
-    bar.finish();
-    print_error(e.what());
-    return e.status() == ALLOY_ERR_CANCELLED ? 130 : 1;
   } catch (const std::exception& e) {
     bar.finish();
-    print_error(e.what());
-    return 1;
+    return job_failed(e);
   }
 }
 

@@ -1,7 +1,6 @@
 // alloy zoo build SUITE -o DIR: the pretrained encoder, the heads and the fine-tuned encoders
 // of a task suite (see core/model/zoo.hpp), cached in DIR.
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 
 #include "error.hpp"
@@ -10,13 +9,6 @@
 #include "progress_bar.hpp"
 
 namespace alloy::cli {
-namespace {
-
-std::atomic<bool> g_cancel{false};
-extern "C" void on_zoo_interrupt(int) { g_cancel = true; }
-
-}  // namespace
-
 int zoo_command(const Args& args) {
   po::options_description visible("zoo options");
   std::string output;
@@ -45,8 +37,6 @@ int zoo_command(const Args& args) {
     spec.seed = seed;
     const auto provider = create_provider("cpu");
     if (threads > 0) provider->set_op_threads(threads);
-    std::signal(SIGINT, on_zoo_interrupt);
-    std::signal(SIGTERM, on_zoo_interrupt);
     const auto started = std::chrono::steady_clock::now();
     std::string stage;  // JobProgress keeps a pointer to it
     const ZooBuild build = build_zoo(
@@ -61,7 +51,7 @@ int zoo_command(const Args& args) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
           bar.update(shown);
         },
-        &g_cancel);
+        cancel_on_interrupt());
     bar.finish();
     if (build.cached) {
       std::printf("%s already holds this zoo\n", output.c_str());
@@ -78,14 +68,9 @@ int zoo_command(const Args& args) {
     }
     std::printf("%s\n", output.c_str());
     return 0;
-  } catch (const Error& e) {
-    bar.finish();
-    print_error(e.what());
-    return e.status() == ALLOY_ERR_CANCELLED ? 130 : 1;
   } catch (const std::exception& e) {
     bar.finish();
-    print_error(e.what());
-    return 1;
+    return job_failed(e);
   }
 }
 
