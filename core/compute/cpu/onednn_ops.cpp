@@ -155,16 +155,17 @@ void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& a, cons
   const memory::desc b_desc({b_batch, k, n}, memory::data_type::f32,
                             trans_b ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
   const memory::desc c_desc = dense({batch, m, n});
-  const memory::desc scale_desc = dense({1});
-  // alpha is a run-time argument so that every alpha shares one primitive; beta is the scale of
-  // a sum post-op, which oneDNN 2.6 fixes at creation (a primitive per beta, in practice 0 or
-  // 1). With beta 0 c is never read, as in BLAS.
+  // alpha and beta are fixed when the primitive is made (one primitive per pair; in practice a
+  // few). Not a run-time output scale: oneDNN 2.6.3's matmul with DNNL_RUNTIME_F32_VAL scales
+  // corrupts the heap when a signal (Ctrl-C, a profiler) arrives during a run; reproduced with
+  // oneDNN alone, see tests/unit/provider_signals_test.cpp. beta is a sum post-op; with beta 0,
+  // c is never read, as in BLAS.
   execute_cached("gemm_batched",
-                 fmt::format("gemm_batched {} {} {} {} {} {} {} {} {}", a_batch, b_batch, batch, m,
-                             n, k, trans_a, trans_b, beta),
+                 fmt::format("gemm_batched {} {} {} {} {} {} {} {} {} {}", a_batch, b_batch, batch,
+                             m, n, k, trans_a, trans_b, alpha, beta),
                  [&] {
                    dnnl::primitive_attr attr;
-                   attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+                   if (alpha != 1) attr.set_output_scales(0, {alpha});
                    if (beta != 0) {
                      dnnl::post_ops sum;
                      sum.append_sum(beta);
@@ -175,8 +176,7 @@ void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& a, cons
                  },
                  {{DNNL_ARG_SRC, bind(a_desc, a.data())},
                   {DNNL_ARG_WEIGHTS, bind(b_desc, b.data())},
-                  {DNNL_ARG_DST, bind(c_desc, c.data())},
-                  {DNNL_ARG_ATTR_OUTPUT_SCALES, bind(scale_desc, &alpha)}});
+                  {DNNL_ARG_DST, bind(c_desc, c.data())}});
 }
 
 }  // namespace alloy::cpu::onednn
