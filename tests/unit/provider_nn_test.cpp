@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -17,6 +16,7 @@
 
 #include "compute/provider.hpp"
 #include "error.hpp"
+#include "provider_fixture.hpp"
 #include "test_files.hpp"
 
 namespace alloy {
@@ -27,20 +27,6 @@ using ::testing::HasSubstr;
 using Doubles = std::vector<double>;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-template <typename Call>
-Error error_of(const Call& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected an alloy::Error";
-  return Error(ALLOY_OK, "");
-}
-
-#define EXPECT_STATUS(expected, statement) \
-  EXPECT_EQ(error_of([&] { statement; }).status(), expected) << #statement
 
 int64_t numel(const Shape& shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
@@ -90,29 +76,8 @@ double dot(const Doubles& a, const Doubles& b) {
   return sum;
 }
 
-// Another buffer's memory seen read-only, like a tensor mapped from a file.
-class ReadOnlyView : public Buffer {
- public:
-  explicit ReadOnlyView(std::shared_ptr<Buffer> inner)
-      : Buffer(inner->data(), inner->bytes(), inner->device(), false), inner_(std::move(inner)) {}
-
- private:
-  std::shared_ptr<Buffer> inner_;
-};
-
-class ProviderNnTest : public ::testing::TestWithParam<std::string> {
+class ProviderNnTest : public test::ProviderFixture {
  protected:
-  void SetUp() override {
-    try {
-      provider_ = create_provider(GetParam());
-    } catch (const Error& e) {
-      if (e.status() != ALLOY_ERR_UNSUPPORTED) throw;
-      GTEST_SKIP() << "provider \"" << GetParam() << "\" is unavailable: " << e.what();
-    }
-  }
-
-  Provider& p() { return *provider_; }
-
   Tensor tensor(const std::vector<float>& values, const Shape& shape) {
     Tensor t = p().allocate(DType::F32, shape);
     p().upload(t, values.data(), values.size() * sizeof(float));
@@ -129,9 +94,6 @@ class ProviderNnTest : public ::testing::TestWithParam<std::string> {
     p().upload(t, values.data(), values.size() * sizeof(int32_t));
     return t;
   }
-  Tensor read_only(const Tensor& t) {
-    return Tensor(t.dtype(), t.shape(), std::make_shared<ReadOnlyView>(t.buffer()));
-  }
 
   std::vector<float> values(const Tensor& t) {
     std::vector<float> v(t.numel());
@@ -143,8 +105,6 @@ class ProviderNnTest : public ::testing::TestWithParam<std::string> {
     p().download(t, v.data(), t.nbytes());
     return v;
   }
-
-  std::unique_ptr<Provider> provider_;
 };
 
 // --- tensor views ------------------------------------------------------------------------
@@ -258,7 +218,7 @@ TEST_P(ProviderNnTest, GemmBatchedRejectsBadArguments) {
   const Tensor b = zeros({2, 4, 5});
   Tensor c = zeros({2, 3, 5});
   EXPECT_NO_THROW(p().gemm_batched(false, false, 1, a, b, 0, c));
-  const Error inner = error_of([&] { p().gemm_batched(false, true, 1, a, b, 0, c); });
+  const Error inner = test::thrown_error([&] { p().gemm_batched(false, true, 1, a, b, 0, c); });
   EXPECT_EQ(inner.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(inner.what(), HasSubstr("gemm_batched"));
   EXPECT_THAT(inner.what(), HasSubstr("[2, 4, 5]"));
@@ -337,7 +297,7 @@ TEST_P(ProviderNnTest, PermuteRejectsBadArguments) {
   EXPECT_STATUS(ALLOY_ERR_SHAPE, p().permute(dst, src, {0, 1, 2}));
   for (const std::vector<int>& bad :
        std::vector<std::vector<int>>{{2, 1}, {2, 2, 0}, {3, 1, 0}, {-1, 1, 0}, {2, 1, 0, 3}}) {
-    const Error e = error_of([&] { p().permute(dst, src, bad); });
+    const Error e = test::thrown_error([&] { p().permute(dst, src, bad); });
     EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT);
     EXPECT_THAT(e.what(), HasSubstr("perm"));
   }
@@ -454,7 +414,7 @@ TEST_P(ProviderNnTest, BroadcastAndSumToRejectBadArguments) {
   EXPECT_NO_THROW(p().broadcast(big, small));
   EXPECT_NO_THROW(p().sum_to(small, big, 1));
   Tensor wrong = zeros({3, 7});
-  const Error e = error_of([&] { p().broadcast(big, wrong); });
+  const Error e = test::thrown_error([&] { p().broadcast(big, wrong); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("broadcast"));
   EXPECT_THAT(e.what(), HasSubstr("[3, 7]"));
@@ -520,7 +480,7 @@ TEST_P(ProviderNnTest, ConcatAndSplitRejectBadArguments) {
   Tensor dst = zeros({2, 7});
   EXPECT_NO_THROW(p().concat(dst, {&a, &b}, 1));
   EXPECT_STATUS(ALLOY_ERR_SHAPE, p().concat(dst, {&a, &b}, 0));
-  const Error e = error_of([&] { p().concat(dst, {&a, &a}, 1); });
+  const Error e = test::thrown_error([&] { p().concat(dst, {&a, &a}, 1); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("concat"));
   EXPECT_STATUS(ALLOY_ERR_INVALID_ARGUMENT, p().concat(dst, {&a, &b}, 2));
@@ -710,7 +670,8 @@ TEST_P(ProviderNnTest, LayerNormRejectsBadArguments) {
   Tensor mean = zeros({4});
   Tensor rstd = zeros({4});
   EXPECT_NO_THROW(p().layer_norm(y, mean, rstd, x, gamma, gamma, 1e-5));
-  const Error e = error_of([&] { p().layer_norm(y, mean, rstd, x, zeros({4}), gamma, 1e-5); });
+  const Error e =
+      test::thrown_error([&] { p().layer_norm(y, mean, rstd, x, zeros({4}), gamma, 1e-5); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("layer_norm"));
   EXPECT_THAT(e.what(), HasSubstr("gamma"));
@@ -923,7 +884,7 @@ TEST_P(ProviderNnTest, ActivationsRejectBadArguments) {
   const Tensor x = zeros({3, 4});
   Tensor y = zeros({3, 4});
   EXPECT_NO_THROW(p().activation(Activation::gelu, y, x));
-  const Error e = error_of([&] { p().activation(static_cast<Activation>(9), y, x); });
+  const Error e = test::thrown_error([&] { p().activation(static_cast<Activation>(9), y, x); });
   EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(e.what(), HasSubstr("activation"));
   Tensor wrong = zeros({12});
@@ -1043,7 +1004,7 @@ TEST_P(ProviderNnTest, L2NormalizeRejectsBadArguments) {
   Tensor norm = zeros({3});
   EXPECT_NO_THROW(p().l2_normalize(y, norm, x, 1e-12));
   Tensor long_norm = zeros({4});
-  const Error e = error_of([&] { p().l2_normalize(y, long_norm, x, 1e-12); });
+  const Error e = test::thrown_error([&] { p().l2_normalize(y, long_norm, x, 1e-12); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("norm"));
   EXPECT_STATUS(ALLOY_ERR_INVALID_ARGUMENT, p().l2_normalize(y, norm, x, -1));
@@ -1149,7 +1110,7 @@ TEST_P(ProviderNnTest, CrossEntropyRejectsLabelsOutOfRangeNamingTheRow) {
   Tensor losses = filled({5}, 9);
   Tensor dlogits = filled({5, 4}, 9);
   for (const int32_t bad : {-1, 4, 1000}) {
-    const Error e = error_of([&] {
+    const Error e = test::thrown_error([&] {
       p().cross_entropy(losses, dlogits, tensor(logits, {5, 4}), ints({0, 3, 1, bad, 2}), 1.0);
     });
     EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT);
@@ -1168,7 +1129,7 @@ TEST_P(ProviderNnTest, CrossEntropyRejectsBadArguments) {
   Tensor dlogits = zeros({5, 4});
   const Tensor labels = ints({0, 1, 2, 3, 0});
   EXPECT_NO_THROW(p().cross_entropy(losses, dlogits, logits, labels, 1));
-  const Error e = error_of(
+  const Error e = test::thrown_error(
       [&] { p().cross_entropy(losses, dlogits, logits, p().allocate(DType::I64, {5}), 1); });
   EXPECT_EQ(e.status(), ALLOY_ERR_DTYPE);
   EXPECT_THAT(e.what(), HasSubstr("labels"));
@@ -1268,7 +1229,7 @@ TEST_P(ProviderNnTest, ArgmaxRejectsBadArguments) {
   Tensor indices = p().allocate(DType::I32, {3});
   EXPECT_NO_THROW(p().argmax(indices, x));
   Tensor float_indices = zeros({3});
-  const Error e = error_of([&] { p().argmax(float_indices, x); });
+  const Error e = test::thrown_error([&] { p().argmax(float_indices, x); });
   EXPECT_EQ(e.status(), ALLOY_ERR_DTYPE);
   EXPECT_THAT(e.what(), HasSubstr("I32"));
   Tensor wrong = p().allocate(DType::I32, {4});
@@ -1354,7 +1315,7 @@ TEST_P(ProviderNnTest, AdamRejectsBadArguments) {
            [](AdamStep& s) { s.eps = -1; }, [](AdamStep& s) { s.weight_decay = NAN; }}) {
     AdamStep step;
     change(step);
-    const Error e = error_of([&] { p().adam(param, grad, m, v, step); });
+    const Error e = test::thrown_error([&] { p().adam(param, grad, m, v, step); });
     EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT);
     EXPECT_THAT(e.what(), HasSubstr("adam"));
   }
@@ -1438,7 +1399,7 @@ TEST_P(ProviderNnTest, PatchifyRejectsBadArguments) {
   Tensor patches = zeros({2, 6, 48});
   EXPECT_NO_THROW(p().patchify(patches, images, 4));
   for (const int64_t bad : {5, 3, 0, -4}) {  // 3 divides 12 but not 8
-    const Error e = error_of([&] { p().patchify(patches, images, bad); });
+    const Error e = test::thrown_error([&] { p().patchify(patches, images, bad); });
     EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT) << bad;
     EXPECT_THAT(e.what(), HasSubstr("patch"));
   }
@@ -1637,14 +1598,8 @@ TEST_P(ProviderNnTest, OpsRunConcurrentlyOnDifferentTensors) {
   }
 }
 
-std::string provider_test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  for (char& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-  return name;
-}
-
 // One line per provider; add "cuda:0" once its module exists.
-INSTANTIATE_TEST_SUITE_P(Cpu, ProviderNnTest, ::testing::Values("cpu"), provider_test_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, ProviderNnTest, ::testing::Values("cpu"), test::provider_test_name);
 
 }  // namespace
 }  // namespace alloy

@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include <thread>
 
 #include "error.hpp"
+#include "provider_fixture.hpp"
 #include "test_files.hpp"
 
 namespace alloy {
@@ -30,21 +30,6 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // Sizes for element-wise ops: empty, one, odd, and one past the CPU kernels' parallel grain.
 const std::vector<uint64_t> kSizes = {0, 1, 7, 1001, 65537};
-
-// The alloy::Error `call` throws; a failure (and status ALLOY_OK) when it throws none.
-template <typename Call>
-Error error_of(const Call& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected an alloy::Error";
-  return Error(ALLOY_OK, "");
-}
-
-#define EXPECT_STATUS(expected, statement) \
-  EXPECT_EQ(error_of([&] { statement; }).status(), expected) << #statement
 
 uint32_t bits_of(float f) {
   uint32_t bits;
@@ -103,30 +88,8 @@ float nth_largest_magnitude(const std::vector<float>& values, uint64_t k) {
   return m[k - 1];
 }
 
-// Another buffer's memory seen with a different device or writability: a read-only tensor
-// like one mapped from a file, or a tensor that claims to live on another device.
-class BufferView : public Buffer {
- public:
-  BufferView(std::shared_ptr<Buffer> inner, DLDevice device, bool writable)
-      : Buffer(inner->data(), inner->bytes(), device, writable), inner_(std::move(inner)) {}
-
- private:
-  std::shared_ptr<Buffer> inner_;
-};
-
-class ProviderTest : public ::testing::TestWithParam<std::string> {
+class ProviderTest : public test::ProviderFixture {
  protected:
-  void SetUp() override {
-    try {
-      provider_ = create_provider(GetParam());
-    } catch (const Error& e) {
-      if (e.status() != ALLOY_ERR_UNSUPPORTED) throw;
-      GTEST_SKIP() << "provider \"" << GetParam() << "\" is unavailable: " << e.what();
-    }
-  }
-
-  Provider& p() { return *provider_; }
-
   template <typename T>
   Tensor raw_tensor(DType dtype, const std::vector<T>& values, const Shape& shape) {
     Tensor t = p().allocate(dtype, shape);
@@ -147,13 +110,6 @@ class ProviderTest : public ::testing::TestWithParam<std::string> {
     return values;
   }
   std::vector<float> values(const Tensor& t) { return raw_values<float>(t); }
-
-  Tensor read_only(const Tensor& t) {
-    return Tensor(t.dtype(), t.shape(),
-                  std::make_shared<BufferView>(t.buffer(), t.device(), false));
-  }
-
-  std::unique_ptr<Provider> provider_;
 };
 
 // --- creating providers ------------------------------------------------------------------
@@ -178,7 +134,7 @@ TEST(CreateProvider, CudaWorksOrSaysWhyNot) {
 
 TEST(CreateProvider, RejectsUnknownDevicesListingTheValidForms) {
   for (const std::string device : {"", "gpu", "CPU", "cpu:0", "cuda:", "cuda:x", "cuda:0:1"}) {
-    const Error e = error_of([&] { create_provider(device); });
+    const Error e = test::thrown_error([&] { create_provider(device); });
     EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT) << device;
     EXPECT_THAT(e.what(), HasSubstr("\"" + device + "\""));
     EXPECT_THAT(e.what(), HasSubstr("cuda:N"));
@@ -187,7 +143,7 @@ TEST(CreateProvider, RejectsUnknownDevicesListingTheValidForms) {
 
 TEST(CpuProvider, RejectsFewerThanOneOpThread) {
   const auto provider = create_provider("cpu");
-  const Error e = error_of([&] { provider->set_op_threads(0); });
+  const Error e = test::thrown_error([&] { provider->set_op_threads(0); });
   EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT);
 }
 
@@ -195,8 +151,8 @@ TEST(CpuProvider, RejectsTensorsOfAnotherDevice) {
   const auto provider = create_provider("cpu");
   Tensor host = provider->allocate(DType::F32, {4});
   Tensor gpu(DType::F32, {4},
-             std::make_shared<BufferView>(host.buffer(), DLDevice{kDLCUDA, 1}, true));
-  const Error e = error_of([&] { provider->unary(ALLOY_UNARY_ABS, host, gpu, 0, 0); });
+             std::make_shared<test::BufferView>(host.buffer(), DLDevice{kDLCUDA, 1}, true));
+  const Error e = test::thrown_error([&] { provider->unary(ALLOY_UNARY_ABS, host, gpu, 0, 0); });
   EXPECT_EQ(e.status(), ALLOY_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(e.what(), HasSubstr("cuda:1"));
   EXPECT_STATUS(ALLOY_ERR_INVALID_ARGUMENT, provider->fill(gpu, 0));
@@ -376,7 +332,7 @@ TEST_P(ProviderTest, CopyOfOneDtypeIsRaw) {
 TEST_P(ProviderTest, CopyRejectsBadArguments) {
   const Tensor src = tensor({1, 2, 3, 4}, {2, 2});
   Tensor wrong_shape = p().allocate(DType::F32, {4});
-  const Error e = error_of([&] { p().copy(wrong_shape, src); });
+  const Error e = test::thrown_error([&] { p().copy(wrong_shape, src); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("[4]"));
   EXPECT_THAT(e.what(), HasSubstr("[2, 2]"));
@@ -575,7 +531,7 @@ TEST_P(ProviderTest, BinaryWorksInPlace) {
 TEST_P(ProviderTest, BinaryRejectsBadArguments) {
   const Tensor a = tensor(std::vector<float>(60, 1.0f), {4, 3, 5});
   Tensor dst = p().allocate(DType::F32, {4, 3, 5});
-  const Error e = error_of([&] { p().binary(ALLOY_BINARY_ADD, dst, a, tensor({1, 2})); });
+  const Error e = test::thrown_error([&] { p().binary(ALLOY_BINARY_ADD, dst, a, tensor({1, 2})); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("[2]"));
   EXPECT_THAT(e.what(), HasSubstr("[4, 3, 5]"));
@@ -1010,7 +966,7 @@ TEST_P(ProviderTest, GemmRejectsBadArguments) {
   const Tensor a = tensor(std::vector<float>(6), {2, 3});
   const Tensor b = tensor(std::vector<float>(8), {4, 2});
   Tensor c = p().allocate(DType::F32, {2, 2});
-  const Error e = error_of([&] { p().gemm(false, false, 1, a, b, 0, c); });
+  const Error e = test::thrown_error([&] { p().gemm(false, false, 1, a, b, 0, c); });
   EXPECT_EQ(e.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(e.what(), HasSubstr("[2, 3]"));
   EXPECT_THAT(e.what(), HasSubstr("[4, 2]"));
@@ -1037,10 +993,11 @@ TEST_P(ProviderTest, OpsRejectWrongDtypesShapesAndReadOnlyDestinations) {
   Tensor frozen = read_only(dst);
   Tensor half_dst = p().allocate(DType::F16, {2, 2});
 
-  const Error dtype = error_of([&] { p().unary(ALLOY_UNARY_ABS, dst, halves, 0, 0); });
+  const Error dtype = test::thrown_error([&] { p().unary(ALLOY_UNARY_ABS, dst, halves, 0, 0); });
   EXPECT_EQ(dtype.status(), ALLOY_ERR_DTYPE);
   EXPECT_THAT(dtype.what(), HasSubstr("F16"));
-  const Error shape = error_of([&] { p().unary(ALLOY_UNARY_ABS, dst, other_shape, 0, 0); });
+  const Error shape =
+      test::thrown_error([&] { p().unary(ALLOY_UNARY_ABS, dst, other_shape, 0, 0); });
   EXPECT_EQ(shape.status(), ALLOY_ERR_SHAPE);
   EXPECT_THAT(shape.what(), HasSubstr("[4]"));
   EXPECT_THAT(shape.what(), HasSubstr("[2, 2]"));
@@ -1145,14 +1102,8 @@ TEST_P(ProviderTest, OpsRunConcurrentlyOnDifferentTensors) {
   }
 }
 
-std::string provider_test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  for (char& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-  return name;
-}
-
 // One line per provider; add "cuda:0" once its module exists.
-INSTANTIATE_TEST_SUITE_P(Cpu, ProviderTest, ::testing::Values("cpu"), provider_test_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, ProviderTest, ::testing::Values("cpu"), test::provider_test_name);
 
 }  // namespace
 }  // namespace alloy
