@@ -181,50 +181,50 @@ void sum_to(Tensor& dst, const Tensor& src, float beta) {
   });
 }
 
-void concat(Tensor& dst, const std::vector<const Tensor*>& parts, int axis) {
-  const Shape& shape = dst.shape();
-  const int64_t outer = product(Shape(shape.begin(), shape.begin() + axis));
-  const int64_t inner = product(Shape(shape.begin() + axis + 1, shape.end()));
-  const int64_t row = shape[axis] * inner;
-  std::vector<int64_t> starts;
+namespace {
+
+// concat and split move the same blocks, one way or the other: for each of `outer` slices of
+// the whole (its axes before `axis`), part j's run of `runs[j]` floats sits at `starts[j]` of
+// the whole's row of `row` floats, and at slice * runs[j] in the part.
+template <typename PartPointer, typename Move>
+void for_each_block(const Shape& whole, const std::vector<PartPointer>& parts, int axis,
+                    const Move& move) {
+  const int64_t outer = product(Shape(whole.begin(), whole.begin() + axis));
+  const int64_t inner = product(Shape(whole.begin() + axis + 1, whole.end()));
+  const int64_t row = whole[axis] * inner;
+  std::vector<int64_t> starts, runs;
   int64_t start = 0;
-  for (const Tensor* part : parts) {
+  for (const auto* part : parts) {
     starts.push_back(start);
-    start += part->shape()[axis] * inner;
+    runs.push_back(part->shape()[axis] * inner);
+    start += runs.back();
   }
-  float* out = dst.data_as<float>();
   const int64_t count = static_cast<int64_t>(parts.size());
   parallel_for(outer * count, row / count, [&](int64_t task) {
     const int64_t o = task / count;
     const int64_t j = task % count;
-    const int64_t run = parts[j]->shape()[axis] * inner;
-    if (run == 0) return;  // an empty part may have no memory at all
-    std::memcpy(out + o * row + starts[j], parts[j]->data_as<const float>() + o * run,
-                run * sizeof(float));
+    if (runs[j] == 0) return;  // an empty part may have no memory at all
+    move(j, o * row + starts[j], o * runs[j], runs[j]);
   });
 }
 
+}  // namespace
+
+void concat(Tensor& dst, const std::vector<const Tensor*>& parts, int axis) {
+  float* out = dst.data_as<float>();
+  for_each_block(dst.shape(), parts, axis,
+                 [&](int64_t j, int64_t whole_at, int64_t part_at, int64_t run) {
+                   std::memcpy(out + whole_at, parts[j]->data_as<const float>() + part_at,
+                               run * sizeof(float));
+                 });
+}
+
 void split(const std::vector<Tensor*>& parts, const Tensor& src, int axis) {
-  const Shape& shape = src.shape();
-  const int64_t outer = product(Shape(shape.begin(), shape.begin() + axis));
-  const int64_t inner = product(Shape(shape.begin() + axis + 1, shape.end()));
-  const int64_t row = shape[axis] * inner;
-  std::vector<int64_t> starts;
-  int64_t start = 0;
-  for (const Tensor* part : parts) {
-    starts.push_back(start);
-    start += part->shape()[axis] * inner;
-  }
   const float* in = src.data_as<const float>();
-  const int64_t count = static_cast<int64_t>(parts.size());
-  parallel_for(outer * count, row / count, [&](int64_t task) {
-    const int64_t o = task / count;
-    const int64_t j = task % count;
-    const int64_t run = parts[j]->shape()[axis] * inner;
-    if (run == 0) return;
-    std::memcpy(parts[j]->data_as<float>() + o * run, in + o * row + starts[j],
-                run * sizeof(float));
-  });
+  for_each_block(
+      src.shape(), parts, axis, [&](int64_t j, int64_t whole_at, int64_t part_at, int64_t run) {
+        std::memcpy(parts[j]->data_as<float>() + part_at, in + whole_at, run * sizeof(float));
+      });
 }
 
 void patchify(Tensor& patches, const Tensor& images, int64_t patch) {
