@@ -1,12 +1,54 @@
 // alloy inspect FILE|DIR: a model's tensors, dtypes, shapes and metadata, read from the
-// headers only.
+// headers only; for an upscaled model (docs/model.md), its modules and where its parameters are.
 #include <cstdio>
+#include <filesystem>
 
 #include "error.hpp"
+#include "model/vit.hpp"
 #include "options.hpp"
 #include "tensor/registry.hpp"
 
 namespace alloy::cli {
+
+namespace {
+
+// Modules and parameter counts of a model folder with a ViT config.json (nothing otherwise).
+void print_modules(const std::string& path, const Model& model) {
+  const std::filesystem::path config_path = std::filesystem::path(path) / "config.json";
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(config_path, error)) return;
+  const VitConfig config = load_vit_config(config_path.string());
+  const ExpertLayout layout = detect_expert_layout(config, model);
+  uint64_t experts = 0, routers = 0, all = 0;
+  for (const TensorEntry& t : model.tensors()) {
+    const uint64_t n = shape_numel(t.shape);
+    all += n;
+    if (t.name.find(".mlp.experts.") != std::string::npos) experts += n;
+    if (t.name.find(".mlp.router.") != std::string::npos) routers += n;
+  }
+  int upscaled = 0;
+  for (std::size_t l = 0; l < layout.size(); ++l) {
+    if (layout[l].experts == 0) continue;
+    ++upscaled;
+    std::printf("module %s: WEMoE MLP, %lld experts, router with %d hidden layers\n",
+                vit_layer_param(static_cast<int64_t>(l), "mlp").c_str(),
+                static_cast<long long>(layout[l].experts), layout[l].router_layers);
+  }
+  if (upscaled == 0) {
+    std::printf("parameters: %llu\n", static_cast<unsigned long long>(all));
+    return;
+  }
+  const uint64_t plain = all - experts - routers;
+  std::printf(
+      "parameters: %llu (%.2fx a plain model's %llu: experts %llu, routers %llu); %d of %lld "
+      "MLPs upscaled\n",
+      static_cast<unsigned long long>(all), plain ? double(all) / double(plain) : 0.0,
+      static_cast<unsigned long long>(plain), static_cast<unsigned long long>(experts),
+      static_cast<unsigned long long>(routers), upscaled,
+      static_cast<long long>(config.num_hidden_layers));
+}
+
+}  // namespace
 
 int inspect_command(const Args& args) {
   po::options_description visible("inspect options");
@@ -36,6 +78,7 @@ int inspect_command(const Args& args) {
       total += t.bytes;
     }
     std::printf("%zu tensors, %.3f GB\n", model.tensors().size(), total / 1e9);
+    print_modules(path, model);
     return 0;
   } catch (const std::exception& e) {
     print_error(e.what());

@@ -122,7 +122,7 @@ int joined(const char* op, const char* whole_role, const Tensor& whole,
 void activation_kind(const char* op, Activation kind) {
   const auto code = static_cast<int32_t>(kind);
   if (code < static_cast<int32_t>(Activation::gelu) ||
-      code > static_cast<int32_t>(Activation::quick_gelu)) {
+      code > static_cast<int32_t>(Activation::relu)) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: unknown activation {}", op, code);
   }
 }

@@ -164,6 +164,15 @@ const Shape& SafetensorsWriter::declared_shape(const std::string& name) const {
   return slot(name).shape;
 }
 
+void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (frozen_) {
+    fail(ALLOY_ERR_UNSUPPORTED,
+         "cannot set metadata '{}': writing has begun, so the headers are written", key);
+  }
+  options_.metadata[key] = value;
+}
+
 void SafetensorsWriter::freeze_layout() {
   // Greedy in declaration order, as Hugging Face shards: a tensor larger than the cap gets a
   // shard of its own.

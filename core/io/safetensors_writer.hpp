@@ -38,6 +38,9 @@ class SafetensorsWriter {
   DType declared_dtype(const std::string& name) const;
   const Shape& declared_shape(const std::string& name) const;
   const std::vector<std::string>& names() const { return order_; }
+  // Sets an entry of every shard's __metadata__; before the first write only (then the headers
+  // are written: ALLOY_ERR_UNSUPPORTED).
+  void set_metadata(const std::string& key, const std::string& value);
 
   // Writes a declared tensor's bytes (its declared dtype; `bytes` must match). Thread-safe;
   // each tensor once. The first write fixes the layout and creates the shard files.

@@ -91,7 +91,7 @@ DType read_dtype(const YAML::Node& node, const std::string& source, const std::s
 
 DataConfig read_data(const YAML::Node& node, const std::string& source) {
   if (!node.IsMap())
-    bad(source, "'data' must be a mapping (suite, tasks or features; split; seed)");
+    bad(source, "'data' must be a mapping (suite, tasks or features; heads; split; seed)");
   DataConfig data;
   int sources = 0;
   for (const auto& item : node) {
@@ -103,6 +103,9 @@ DataConfig read_data(const YAML::Node& node, const std::string& source) {
       data.tasks = resolve_path(scalar(item.second, source, where), source);
     } else if (key == "features") {
       data.features = resolve_path(scalar(item.second, source, where), source);
+    } else if (key == "heads") {
+      data.heads = resolve_path(scalar(item.second, source, where), source);
+      continue;
     } else if (key == "split") {
       const std::string split = scalar(item.second, source, where);
       if (!parse_split(split, &data.split)) {
@@ -120,8 +123,8 @@ DataConfig read_data(const YAML::Node& node, const std::string& source) {
       }
       continue;
     } else {
-      bad(source, fmt::format("unknown key 'data.{}' (expected suite, tasks, features, split, "
-                              "seed)",
+      bad(source, fmt::format("unknown key 'data.{}' (expected suite, tasks, features, heads, "
+                              "split, seed)",
                               key));
     }
     if (scalar(item.second, source, where).empty())

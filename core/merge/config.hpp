@@ -10,6 +10,7 @@
 //   out_dtype: bfloat16                 # optional
 //   data:                               # optional: tasks a strategy may run models on
 //     suite: fmnist8                    # or tasks: FILE (a task file), or features: DIR
+//     heads: zoo/heads.safetensors      # optional: the tasks' heads (strategies that train)
 //     split: train                      # where exemplars come from
 //     seed: 0                           # their order
 //
@@ -43,6 +44,7 @@ struct DataConfig {
   std::string suite;           // a built-in suite: fmnist8, fmnist8-tiny
   std::string tasks;           // a task file (docs/data.md), resolved like model paths
   std::string features;        // a folder of supplied layer inputs (docs/features.md), resolved
+  std::string heads;           // a heads file (model/heads.hpp), resolved; empty: none
   Split split = Split::Train;  // where exemplars come from
   uint64_t seed = 0;
 };

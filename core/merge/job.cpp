@@ -197,6 +197,28 @@ class MergeJob : public JobServices {
     changing_registry("features_collect");
     return workspace_->collect_features(model, task, exemplars, layers);
   }
+  void set_output_metadata(const std::string& key, const std::string& value) override {
+    if (options_.output_dir.empty()) fail(ALLOY_ERR_INTERNAL, "job has no output");
+    if (key.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "an empty metadata key");
+    if (host_metadata_keys().count(key)) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "metadata key '{}' is the host's own", key);
+    }
+    writer_->set_metadata(key, value);
+  }
+  std::vector<double> train_model(int32_t model, const std::vector<std::string>& tensors,
+                                  const TensorTrainOptions& options) override {
+    changing_registry("model_train");
+    const char* previous = phase_;
+    phase_ = "train";
+    TrainingHooks hooks;
+    hooks.on_step = [this](int64_t done, int64_t total, double) {
+      report(static_cast<uint64_t>(done), static_cast<uint64_t>(total), 0);
+    };
+    hooks.cancelled = [this] { return cancelled(); };
+    std::vector<double> losses = workspace_->train_model(model, tensors, options, hooks);
+    phase_ = previous;
+    return losses;
+  }
 
  private:
   // merge() may run on several threads that read the registry; it must not grow meanwhile.
@@ -229,6 +251,12 @@ class MergeJob : public JobServices {
       fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: no model to merge besides the base model",
            config_.source);
     }
+  }
+
+  std::set<std::string> host_metadata_keys() const {
+    std::set<std::string> keys;
+    for (const auto& [key, value] : metadata()) keys.insert(key);
+    return keys;
   }
 
   std::map<std::string, std::string> metadata() const {

@@ -70,6 +70,15 @@ std::string JobData::supplied_file(int32_t task) const {
   return (fs::path(config_.features) / (task_name(task) + ".safetensors")).string();
 }
 
+const LabelledImages& JobData::images(int32_t task, std::optional<Split> split) const {
+  const std::string& name = task_name(task);
+  if (supplied()) {
+    fail(ALLOY_ERR_UNSUPPORTED, "task '{}' has no images: the job's data is a {}", name,
+         description());
+  }
+  return tasks_[static_cast<std::size_t>(task)].split(split.value_or(config_.split));
+}
+
 Tensor JobData::exemplars(int32_t task, int64_t count) const {
   const std::string& name = task_name(task);
   if (supplied()) {

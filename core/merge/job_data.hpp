@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ class JobData {
   // The first `count` images of the task's split (data.split) in the order data.seed shuffles
   // them: F32 [count, C, H, W] in [0, 1]. Throws when the split holds fewer images.
   Tensor exemplars(int32_t task, int64_t count) const;
+  // Every labelled image of the task's split (data.split when unset). Throws
+  // ALLOY_ERR_UNSUPPORTED when the data is supplied features.
+  const LabelledImages& images(int32_t task, std::optional<Split> split = std::nullopt) const;
+  Split split() const { return config_.split; }
+  // The heads file (data.heads); empty when the config names none.
+  const std::string& heads() const { return config_.heads; }
 
  private:
   DataConfig config_;

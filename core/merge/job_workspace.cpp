@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "error.hpp"
+#include "model/heads.hpp"
 #include "model/layer_inputs.hpp"
 #include "model/preprocessing.hpp"
 #include "model/vit.hpp"
@@ -143,6 +144,71 @@ int32_t JobWorkspace::collect_features(int32_t model, int32_t task, int64_t exem
   info_(fmt::format("collected the inputs of {} layers of '{}' on {} exemplars of '{}' in {:.2f}s",
                     inputs.size(), source.name(), exemplars, task_name, seconds));
   return index;
+}
+
+std::vector<double> JobWorkspace::train_model(int32_t model,
+                                              const std::vector<std::string>& tensors,
+                                              const TensorTrainOptions& options,
+                                              const TrainingHooks& hooks) {
+  const JobData& d = data();
+  if (d.supplied()) {
+    fail(ALLOY_ERR_UNSUPPORTED, "{}: training needs images, but the job's data is a {}", source_,
+         d.description());
+  }
+  if (d.heads().empty()) {
+    fail(ALLOY_ERR_UNSUPPORTED,
+         "{}: training needs each task's head: add 'heads: FILE' to the data section "
+         "(docs/config.md)",
+         source_);
+  }
+  Model& target = in_memory_model(model, ALLOY_ROLE_DERIVED, "models from model_create train");
+  for (const std::string& name : tensors) {
+    const TensorEntry* entry = target.find(name);
+    if (!entry) {
+      fail(ALLOY_ERR_NOT_FOUND, "model '{}' has no tensor '{}' to train (put it first)",
+           target.name(), name);
+    }
+    if (!is_float(entry->dtype)) {
+      fail(ALLOY_ERR_DTYPE, "model '{}': tensor '{}' is {}; only float tensors train",
+           target.name(), name, dtype_name(entry->dtype));
+    }
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const std::string dir = architecture_dir(model);
+  const Model* fallback = registry_.valid(base_) ? &registry_.model(base_) : nullptr;
+  VitModel vit =
+      VitModel::from_models(load_vit_config(dir + "/config.json"), target, fallback, provider_);
+  const Preprocessing preprocessing = load_preprocessing(dir, vit.config().num_channels);
+  const std::vector<Head> heads = load_heads(d.heads(), provider_);
+  std::vector<int32_t> chosen = options.tasks;
+  if (chosen.empty()) {
+    for (int32_t t = 0; t < d.task_count(); ++t) chosen.push_back(t);
+  }
+  std::vector<TrainingTask> tasks;
+  for (const int32_t t : chosen) {
+    tasks.push_back({&find_head(heads, d.task_name(t), d.heads()), &d.images(t, options.split)});
+  }
+  const std::vector<double> losses =
+      train_tensors(vit, tensors, tasks, preprocessing, options, hooks);
+  // The trained values replace the old ones; handles a strategy holds keep the old values.
+  for (const std::string& name : tensors) {
+    Tensor trained = vit.params().at(name);
+    const DType stored = target.find(name)->dtype;
+    if (stored != DType::F32) {  // trained in F32, kept in the dtype the strategy chose
+      Tensor converted = provider_.allocate(stored, trained.shape());
+      provider_.copy(converted, trained);
+      trained = converted;
+    }
+    target.replace(name, trained);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  info_(
+      fmt::format("trained {} tensors of '{}' for {} steps on {} tasks in {:.1f}s: loss {:.4f} "
+                  "-> {:.4f}",
+                  tensors.size(), target.name(), options.steps, tasks.size(), seconds,
+                  losses.front(), losses.back()));
+  return losses;
 }
 
 int32_t JobWorkspace::supplied_features(int32_t task, const std::vector<std::string>& layers) {

@@ -13,6 +13,7 @@
 #include "compute/provider.hpp"
 #include "merge/config.hpp"
 #include "merge/job_data.hpp"
+#include "model/tensor_training.hpp"
 #include "tensor/registry.hpp"
 
 namespace alloy {
@@ -38,6 +39,11 @@ class JobWorkspace {
   // task's) features model.
   int32_t collect_features(int32_t model, int32_t task, int64_t exemplars,
                            const std::vector<std::string>& layers);
+
+  // See alloy_host.model_train: trains `tensors` of derived `model` on every task of the data,
+  // then replaces them in the model. Returns each step's loss.
+  std::vector<double> train_model(int32_t model, const std::vector<std::string>& tensors,
+                                  const TensorTrainOptions& options, const TrainingHooks& hooks);
 
  private:
   const JobData& data() const;

@@ -41,11 +41,11 @@ Tensor linear_forward(Provider& p, const Tensor& x, const Tensor& w, const Tenso
   return y;
 }
 
-Tensor linear_backward(Provider& p, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dw,
+Tensor linear_backward(Provider& p, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dw,
                        Tensor* db, bool dx_wanted) {
   const Tensor x2 = x.reshaped({rows_of(x), x.shape().back()});
   const Tensor dy2 = dy.reshaped({rows_of(dy), dy.shape().back()});
-  p.gemm(true, false, 1.0, dy2, x2, 1.0, dw);
+  if (dw) p.gemm(true, false, 1.0, dy2, x2, 1.0, *dw);
   if (db) p.sum_to(*db, dy2, 1.0);
   if (!dx_wanted) return {};
   Tensor dx = p.allocate(DType::F32, x2.shape());
@@ -65,10 +65,13 @@ Tensor layer_norm_forward(Provider& p, const Tensor& x, const Tensor& gamma, con
 }
 
 Tensor layer_norm_backward(Provider& p, const Tensor& dy, const LayerNormSaved& saved,
-                           const Tensor& gamma, Tensor& dgamma, Tensor& dbeta) {
+                           const Tensor& gamma, Tensor* dgamma, Tensor* dbeta) {
   Tensor dx = p.allocate(DType::F32, saved.x.shape());
-  p.layer_norm_backward(dx, dgamma, dbeta, dy.reshaped(saved.x.shape()), saved.x, saved.mean,
-                        saved.rstd, gamma);
+  // The provider op always accumulates both; a frozen one goes to scratch (D floats).
+  Tensor scratch_gamma = dgamma ? Tensor() : p.allocate(DType::F32, gamma.shape());
+  Tensor scratch_beta = dbeta ? Tensor() : p.allocate(DType::F32, gamma.shape());
+  p.layer_norm_backward(dx, dgamma ? *dgamma : scratch_gamma, dbeta ? *dbeta : scratch_beta,
+                        dy.reshaped(saved.x.shape()), saved.x, saved.mean, saved.rstd, gamma);
   return dx;
 }
 
@@ -100,7 +103,7 @@ Tensor attention_backward(Provider& p, const Tensor& dy, int64_t heads, const At
   const int64_t tokens = s.q.shape()[1];
   const int64_t width = s.x.shape()[1];
   const double scale = 1.0 / std::sqrt(static_cast<double>(width / heads));
-  const Tensor dcontext = linear_backward(p, dy, s.context, *w.o_w, *g.o_w, g.o_b);
+  const Tensor dcontext = linear_backward(p, dy, s.context, *w.o_w, g.o_w, g.o_b);
   const Tensor dcontext_heads = split_heads(p, dcontext, batch, tokens, heads);
   Tensor dprobs = p.allocate(DType::F32, s.probs.shape());
   p.gemm_batched(false, true, 1.0, dcontext_heads, s.v, 0.0, dprobs);
@@ -112,11 +115,11 @@ Tensor attention_backward(Provider& p, const Tensor& dy, int64_t heads, const At
   p.gemm_batched(false, false, 1.0, dscores, s.k, 0.0, dq);
   Tensor dk = p.allocate(DType::F32, s.k.shape());
   p.gemm_batched(true, false, 1.0, dscores, s.q, 0.0, dk);
-  Tensor dx = linear_backward(p, merge_heads(p, dq, batch, heads), s.x, *w.q_w, *g.q_w, g.q_b);
+  Tensor dx = linear_backward(p, merge_heads(p, dq, batch, heads), s.x, *w.q_w, g.q_w, g.q_b);
   const Tensor dx_k =
-      linear_backward(p, merge_heads(p, dk, batch, heads), s.x, *w.k_w, *g.k_w, g.k_b);
+      linear_backward(p, merge_heads(p, dk, batch, heads), s.x, *w.k_w, g.k_w, g.k_b);
   const Tensor dx_v =
-      linear_backward(p, merge_heads(p, dv, batch, heads), s.x, *w.v_w, *g.v_w, g.v_b);
+      linear_backward(p, merge_heads(p, dv, batch, heads), s.x, *w.v_w, g.v_w, g.v_b);
   p.binary(ALLOY_BINARY_ADD, dx, dx, dx_k);
   p.binary(ALLOY_BINARY_ADD, dx, dx, dx_v);
   return dx.reshaped({batch, tokens, width});
@@ -133,12 +136,12 @@ Tensor mlp_forward(Provider& p, const Tensor& x, Activation act, const Tensor& f
 }
 
 Tensor mlp_backward(Provider& p, const Tensor& dy, Activation act, const Tensor& fc1_w,
-                    const Tensor& fc2_w, const MlpSaved& s, Tensor& dfc1_w, Tensor& dfc1_b,
-                    Tensor& dfc2_w, Tensor& dfc2_b) {
-  const Tensor dactivated = linear_backward(p, dy, s.activated, fc2_w, dfc2_w, &dfc2_b);
+                    const Tensor& fc2_w, const MlpSaved& s, Tensor* dfc1_w, Tensor* dfc1_b,
+                    Tensor* dfc2_w, Tensor* dfc2_b) {
+  const Tensor dactivated = linear_backward(p, dy, s.activated, fc2_w, dfc2_w, dfc2_b);
   Tensor dhidden = p.allocate(DType::F32, s.hidden.shape());
   p.activation_backward(act, dhidden, dactivated, s.hidden);
-  return linear_backward(p, dhidden, s.x, fc1_w, dfc1_w, &dfc1_b);
+  return linear_backward(p, dhidden, s.x, fc1_w, dfc1_w, dfc1_b);
 }
 
 }  // namespace alloy

@@ -10,8 +10,9 @@ namespace alloy {
 
 // y [N, out] = x [N, in] @ w[out, in]^T + b[out] (b may be undefined: no bias).
 Tensor linear_forward(Provider& p, const Tensor& x, const Tensor& w, const Tensor& b);
-// Returns dx; dw += dy^T x; db += column sums of dy. `dx_wanted` false skips dx (first layer).
-Tensor linear_backward(Provider& p, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dw,
+// Returns dx; *dw += dy^T x; *db += column sums of dy. A null dw or db is a frozen parameter:
+// its gradient is not computed. `dx_wanted` false skips dx (first layer).
+Tensor linear_backward(Provider& p, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dw,
                        Tensor* db, bool dx_wanted = true);
 
 // Layer normalisation over the last axis of x [N, D].
@@ -20,14 +21,16 @@ struct LayerNormSaved {
 };
 Tensor layer_norm_forward(Provider& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           double eps, LayerNormSaved* saved);
+// dgamma and dbeta may be null (frozen).
 Tensor layer_norm_backward(Provider& p, const Tensor& dy, const LayerNormSaved& saved,
-                           const Tensor& gamma, Tensor& dgamma, Tensor& dbeta);
+                           const Tensor& gamma, Tensor* dgamma, Tensor* dbeta);
 
 // Multi-head self-attention over x [B, T, D] with `heads` heads (CLIP's: q scaled by
 // head_dim^-1/2, no mask, output projection).
 struct AttentionWeights {
   const Tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
 };
+// A null member is a frozen parameter.
 struct AttentionGrads {
   Tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
 };
@@ -48,9 +51,10 @@ struct MlpSaved {
 };
 Tensor mlp_forward(Provider& p, const Tensor& x, Activation act, const Tensor& fc1_w,
                    const Tensor& fc1_b, const Tensor& fc2_w, const Tensor& fc2_b, MlpSaved* saved);
+// Null gradients are frozen parameters.
 Tensor mlp_backward(Provider& p, const Tensor& dy, Activation act, const Tensor& fc1_w,
-                    const Tensor& fc2_w, const MlpSaved& saved, Tensor& dfc1_w, Tensor& dfc1_b,
-                    Tensor& dfc2_w, Tensor& dfc2_b);
+                    const Tensor& fc2_w, const MlpSaved& saved, Tensor* dfc1_w, Tensor* dfc1_b,
+                    Tensor* dfc2_w, Tensor* dfc2_b);
 
 // a + b, elementwise (residual connections); the result is new.
 Tensor add(Provider& p, const Tensor& a, const Tensor& b);

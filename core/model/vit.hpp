@@ -13,6 +13,7 @@
 
 #include "compute/provider.hpp"
 #include "model/layers.hpp"
+#include "model/moe_mlp.hpp"
 #include "model/vit_config.hpp"
 #include "tensor/registry.hpp"
 
@@ -20,14 +21,30 @@ namespace alloy {
 
 using TensorMap = std::map<std::string, Tensor>;
 
+// Which MLPs of a model are upscaled into WEMoE modules (docs/model.md, "Upscaled models"):
+// the MLP's own tensors are the base of dynamic linear layers, `experts` task vectors are the
+// deltas, and a router with `router_layers` hidden layers gives the gates.
+struct MlpExperts {
+  int64_t experts = 0;  // T; 0: a plain MLP
+  int router_layers = 2;
+};
+using ExpertLayout = std::vector<MlpExperts>;  // one per encoder layer; empty: none upscaled
+
+// The layout a model's tensor names describe. Throws ALLOY_ERR_INVALID_ARGUMENT naming the
+// model and layer when experts are numbered with gaps, miss a tensor, or have no router.
+ExpertLayout detect_expert_layout(const VitConfig& config, const Model& model);
+// The layout as the `modules` entry of a safetensors __metadata__ (JSON; docs/model.md).
+std::string expert_layout_json(const ExpertLayout& layout);
+
 class VitModel {
  public:
   // Parameters allocated on `provider` (zero-filled); see init_random() and load().
-  VitModel(const VitConfig& config, Provider& provider);
+  VitModel(const VitConfig& config, Provider& provider, const ExpertLayout& experts = {});
 
   // Reads DIR/config.json and DIR's safetensors (sharded or not). Every parameter must be there
-  // with its shape (any float dtype, converted to F32); other tensors are ignored. Throws
-  // naming the file and tensor.
+  // with its shape (any float dtype, converted to F32); other tensors are ignored. Upscaled MLPs
+  // are recognised by their tensor names (detect_expert_layout). Throws naming the file and
+  // tensor.
   static VitModel load(const std::string& dir, Provider& provider);
   // The parameters from registry models: each from `primary`, or when `primary` lacks it, from
   // `fallback` (may be null). Throws naming the model and tensor missing or misshapen.
@@ -41,6 +58,12 @@ class VitModel {
   void init_random(uint64_t seed);
 
   const VitConfig& config() const { return config_; }
+  const ExpertLayout& experts() const { return experts_; }
+  bool upscaled() const;
+  // How dynamic modules run: one mixture of gates per batch while training (FusionBench's
+  // batch_reduce; inference is per sample), and how dynamic linear layers mix.
+  void set_shared_gates(bool shared) { shared_gates_ = shared; }
+  void set_mix_mode(MixMode mode) { mix_mode_ = mode; }
   Provider& provider() const { return provider_; }
   // Every parameter name, in a fixed order (embeddings, layers, post-LayerNorm, projection).
   const std::vector<std::string>& names() const { return names_; }
@@ -55,7 +78,8 @@ class VitModel {
   // images [B, C, H, W] (F32, normalised as the model expects) -> image embeddings [B, P].
   // With `saved`, keeps the activations for backward().
   Tensor forward(const Tensor& images, std::shared_ptr<Saved>* saved = nullptr) const;
-  // Accumulates into `grads` (from zeros_like()) the gradient of the loss given dembeds.
+  // Accumulates into `grads` (from zeros_like(), or any subset of it: a parameter without an
+  // entry is frozen and its gradient is not computed) the gradient of the loss given dembeds.
   void backward(const Tensor& dembeds, const Saved& saved, TensorMap& grads) const;
 
   // The layers whose inputs layer_inputs() gives, named like their weight without ".weight":
@@ -64,13 +88,28 @@ class VitModel {
   // The input of each layer in `layers` (every one of layer_names() when empty) in the forward
   // pass that filled `saved`: [B*T, in] inside the encoder (row b*T + t), [B, in] for the
   // post-LayerNorm and the projection (class token only). LayerNorm inputs are before
-  // normalisation. Throws ALLOY_ERR_NOT_FOUND for a name not in layer_names().
+  // normalisation. The inputs of an upscaled MLP are those of its dynamic fc1 and fc2. Throws
+  // ALLOY_ERR_NOT_FOUND for a name not in layer_names().
   TensorMap layer_inputs(const Saved& saved, const std::vector<std::string>& layers) const;
 
  private:
+  // The task vectors of an upscaled MLP, stacked [T, ...] for the dynamic layers; the
+  // per-expert parameters are views of their rows.
+  struct StackedExperts {
+    Tensor fc1_w, fc1_b, fc2_w, fc2_b;
+  };
   void add_param(const std::string& name, const Shape& shape);
+  void add_experts(int64_t layer, const MlpExperts& experts);
+  MoeMlpWeights moe_weights(int64_t layer) const;
+  Tensor moe_backward(int64_t layer, const Tensor& dy, const MoeMlpSaved& saved,
+                      TensorMap& grads) const;
+
   VitConfig config_;
   Provider& provider_;
+  ExpertLayout experts_;
+  std::vector<StackedExperts> stacked_;
+  bool shared_gates_ = false;
+  MixMode mix_mode_ = MixMode::automatic;
   std::vector<std::string> names_;
   TensorMap params_;
 };
@@ -78,5 +117,14 @@ class VitModel {
 // Hugging Face name of parameter `leaf` of encoder layer `layer`
 // ("vision_model.encoder.layers.3.mlp.fc1.weight").
 std::string vit_layer_param(int64_t layer, const std::string& leaf);
+// The task vector of expert `expert` of an upscaled MLP for `leaf` ("fc1.weight"):
+// "vision_model.encoder.layers.3.mlp.experts.5.fc1.weight".
+std::string vit_expert_param(int64_t layer, int64_t expert, const std::string& leaf);
+// A router parameter of an upscaled MLP: leaf "0.weight", "0.bias", "2.weight", "2.bias" (torch
+// Sequential numbering: Linear, ReLU, Linear) or "constant" (no hidden layer):
+// "vision_model.encoder.layers.3.mlp.router.0.weight".
+std::string vit_router_param(int64_t layer, const std::string& leaf);
+// The router parameters a router with `hidden_layers` hidden layers has, as leaves.
+std::vector<std::string> router_leaves(int hidden_layers);
 
 }  // namespace alloy

@@ -44,6 +44,8 @@ const char* activation_name(Activation activation) {
       return "gelu_pytorch_tanh";
     case Activation::quick_gelu:
       return "quick_gelu";
+    case Activation::relu:  // activation_from_name does not accept it: no CLIP model uses it
+      return "relu";
   }
   return "unknown";
 }

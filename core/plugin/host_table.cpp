@@ -1,5 +1,7 @@
 #include "plugin/host_table.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -397,6 +399,96 @@ alloy_status host_sym_eig(alloy_context* ctx, const alloy_tensor* a, int64_t k, 
   });
 }
 
+// --- 1.3: random fills, output metadata, training ---
+
+alloy_status host_fill_random(alloy_context* ctx, alloy_tensor* dst, int32_t distribution, double a,
+                              double b, uint64_t seed) {
+  return guarded(ctx, [&] {
+    if (distribution != ALLOY_RANDOM_UNIFORM && distribution != ALLOY_RANDOM_NORMAL) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown distribution {} (ALLOY_RANDOM_*)", distribution);
+    }
+    ctx->job->provider().fill_random(out(dst, "dst"), static_cast<Distribution>(distribution), a, b,
+                                     seed);
+  });
+}
+
+alloy_status host_output_metadata(alloy_context* ctx, const char* key, const char* value) {
+  return guarded(ctx, [&] {
+    if (!key || !value) fail(ALLOY_ERR_INVALID_ARGUMENT, "metadata key or value is null");
+    ctx->job->set_output_metadata(key, value);
+  });
+}
+
+// The options as this host understands them; a struct_size that stops short of a member the
+// host needs is refused rather than guessed.
+TensorTrainOptions train_options_arg(const alloy_train_options* o) {
+  const alloy_train_options& options = non_null(o, "training options");
+  if (options.struct_size <
+      offsetof(alloy_train_options, task_count) + sizeof(options.task_count)) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT,
+         "training options of {} bytes: set struct_size = sizeof(alloy_train_options) ({} in ABI "
+         "1.3)",
+         options.struct_size, sizeof(alloy_train_options));
+  }
+  TensorTrainOptions t;
+  switch (options.objective) {
+    case ALLOY_OBJECTIVE_ENTROPY:
+      t.objective = Objective::entropy;
+      break;
+    case ALLOY_OBJECTIVE_CROSS_ENTROPY:
+      t.objective = Objective::cross_entropy;
+      break;
+    default:
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown objective {} (ALLOY_OBJECTIVE_*)",
+           options.objective);
+  }
+  if (options.split) {
+    Split split;
+    if (!parse_split(options.split, &split)) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown split '{}' (train, validation or test)",
+           options.split);
+    }
+    t.split = split;
+  }
+  if (options.schedule != ALLOY_SCHEDULE_CONSTANT && options.schedule != ALLOY_SCHEDULE_COSINE) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown schedule {} (ALLOY_SCHEDULE_*)", options.schedule);
+  }
+  if (options.flags & ~ALLOY_TRAIN_SHARED_GATES) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown training flags {:#x}", options.flags);
+  }
+  t.steps = options.steps;
+  t.batch_per_task = options.batch_per_task;
+  t.adam = AdamStep{options.lr, options.beta1, options.beta2, options.eps, options.weight_decay, 1};
+  t.cosine = options.schedule == ALLOY_SCHEDULE_COSINE;
+  t.shared_gates = options.flags & ALLOY_TRAIN_SHARED_GATES;
+  t.seed = options.seed;
+  if (options.task_count < 0 || (options.task_count > 0 && !options.tasks)) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "bad task list: {} indices at {}", options.task_count,
+         static_cast<const void*>(options.tasks));
+  }
+  t.tasks.assign(options.tasks, options.tasks + options.task_count);
+  return t;
+}
+
+alloy_status host_model_train(alloy_context* ctx, int32_t model, const char* const* tensors,
+                              int32_t tensor_count, const alloy_train_options* options,
+                              double* losses) {
+  return guarded(ctx, [&] {
+    if (tensor_count < 1 || !tensors) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "no tensors to train ({} names at {})", tensor_count,
+           static_cast<const void*>(tensors));
+    }
+    std::vector<std::string> names;
+    for (int32_t i = 0; i < tensor_count; ++i) {
+      if (!tensors[i]) fail(ALLOY_ERR_INVALID_ARGUMENT, "tensor name {} is null", i);
+      names.emplace_back(tensors[i]);
+    }
+    const TensorTrainOptions parsed = train_options_arg(options);
+    const std::vector<double> history = ctx->job->train_model(model, names, parsed);
+    if (losses) std::copy(history.begin(), history.end(), losses);
+  });
+}
+
 alloy_host make_table() {
   alloy_host h{};
   h.abi_major = ALLOY_ABI_MAJOR;
@@ -450,6 +542,9 @@ alloy_host make_table() {
   h.model_task = host_model_task;
   h.features_collect = host_features_collect;
   h.sym_eig = host_sym_eig;
+  h.fill_random = host_fill_random;
+  h.output_metadata = host_output_metadata;
+  h.model_train = host_model_train;
   return h;
 }
 

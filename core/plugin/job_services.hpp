@@ -11,6 +11,7 @@
 
 #include "compute/provider.hpp"
 #include "merge/param_value.hpp"
+#include "model/tensor_training.hpp"
 #include "tensor/registry.hpp"
 
 namespace alloy {
@@ -42,6 +43,12 @@ class JobServices {
   virtual int32_t model_task(int32_t model) const = 0;
   virtual int32_t collect_features(int32_t model, int32_t task, int64_t exemplars,
                                    const std::vector<std::string>& layers) = 0;
+
+  // ABI 1.3. set_output_metadata throws ALLOY_ERR_UNSUPPORTED once outputs are being written;
+  // train_model returns each step's loss.
+  virtual void set_output_metadata(const std::string& key, const std::string& value) = 0;
+  virtual std::vector<double> train_model(int32_t model, const std::vector<std::string>& tensors,
+                                          const TensorTrainOptions& options) = 0;
 };
 
 }  // namespace alloy

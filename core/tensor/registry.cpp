@@ -62,6 +62,19 @@ void Model::put(const std::string& tensor, const Tensor& value) {
   memory_.push_back(value);
 }
 
+void Model::replace(const std::string& tensor, const Tensor& value) {
+  if (!in_memory()) fail(ALLOY_ERR_INVALID_ARGUMENT, "model '{}' is read from files", name_);
+  const auto it = by_name_.find(tensor);
+  if (it == by_name_.end())
+    fail(ALLOY_ERR_NOT_FOUND, "model '{}' has no tensor '{}'", name_, tensor);
+  const TensorEntry& entry = tensors_[it->second.entry];
+  if (!value.defined() || value.dtype() != entry.dtype || value.shape() != entry.shape) {
+    fail(ALLOY_ERR_SHAPE, "model '{}': tensor '{}' is {} {}; it cannot be replaced by another",
+         name_, tensor, dtype_name(entry.dtype), shape_string(entry.shape));
+  }
+  memory_[it->second.entry] = value;
+}
+
 void Model::clear() {
   if (!in_memory()) fail(ALLOY_ERR_INVALID_ARGUMENT, "model '{}' is read from files", name_);
   tensors_.clear();

@@ -46,6 +46,8 @@ class Model {
   // the caller must not write it afterwards), or frees every tensor (the model becomes empty).
   bool in_memory() const { return path_.empty(); }
   void put(const std::string& tensor, const Tensor& value);
+  // Swaps in another value of the same dtype and shape (a trained one).
+  void replace(const std::string& tensor, const Tensor& value);
   void clear();
 
  private:

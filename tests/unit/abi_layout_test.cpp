@@ -54,6 +54,26 @@ constexpr bool layout_checked() {
   static_assert(offsetof(alloy_host, features_collect) == 384, "ABI 1.1 layout changed");
   static_assert(ALLOY_ROLE_DERIVED == 3 && ALLOY_ROLE_FEATURES == 4, "ABI 1.1 constants changed");
   static_assert(offsetof(alloy_host, sym_eig) == 392, "ABI 1.2 layout changed");
+  static_assert(offsetof(alloy_host, fill_random) == 400, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_host, output_metadata) == 408, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_host, model_train) == 416, "ABI 1.3 layout changed");
+  // The options struct grows at its end like the tables (the host reads struct_size).
+  static_assert(offsetof(alloy_train_options, objective) == 4, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, split) == 8, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, steps) == 16, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, batch_per_task) == 24, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, lr) == 32, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, weight_decay) == 64, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, schedule) == 72, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, flags) == 76, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, seed) == 80, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, tasks) == 88, "ABI 1.3 layout changed");
+  static_assert(offsetof(alloy_train_options, task_count) == 96, "ABI 1.3 layout changed");
+  static_assert(ALLOY_RANDOM_UNIFORM == 1 && ALLOY_RANDOM_NORMAL == 2 &&
+                    ALLOY_OBJECTIVE_ENTROPY == 1 && ALLOY_OBJECTIVE_CROSS_ENTROPY == 2 &&
+                    ALLOY_SCHEDULE_CONSTANT == 0 && ALLOY_SCHEDULE_COSINE == 1 &&
+                    ALLOY_TRAIN_SHARED_GATES == 1,
+                "ABI 1.3 constants changed");
   return true;
 }
 
@@ -62,9 +82,10 @@ TEST(AbiLayout, MembersKeepTheirAbi10Offsets) {
   // Tables may only grow.
   EXPECT_GE(sizeof(alloy_plugin), 88u);
   EXPECT_GE(sizeof(alloy_param_spec), 40u);
-  EXPECT_GE(sizeof(alloy_host), 400u);  // 1.2
+  EXPECT_GE(sizeof(alloy_host), 424u);  // 1.3
+  EXPECT_GE(sizeof(alloy_train_options), 104u);
   EXPECT_EQ(ALLOY_ABI_MAJOR, 1);
-  EXPECT_GE(ALLOY_ABI_MINOR, 2);
+  EXPECT_GE(ALLOY_ABI_MINOR, 3);
 }
 
 // A host table of 1.0's size holds no 1.1 member; the macro plugins use says so.

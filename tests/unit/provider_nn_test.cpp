@@ -795,6 +795,8 @@ double activation_reference(Activation kind, double x) {
       return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::quick_gelu:
       return x / (1 + std::exp(-1.702 * x));
+    case Activation::relu:
+      return std::max(x, 0.0);
   }
   return NAN;
 }
@@ -813,11 +815,14 @@ double activation_derivative(Activation kind, double x) {
       const double s = 1 / (1 + std::exp(-1.702 * x));
       return s + 1.702 * x * s * (1 - s);
     }
+    case Activation::relu:  // 0 at 0, as torch's
+      return x > 0 ? 1.0 : 0.0;
   }
   return NAN;
 }
 
-const Activation kActivations[] = {Activation::gelu, Activation::gelu_tanh, Activation::quick_gelu};
+const Activation kActivations[] = {Activation::gelu, Activation::gelu_tanh, Activation::quick_gelu,
+                                   Activation::relu};
 
 TEST_P(ProviderNnTest, ActivationsMatchTheirDefinitions) {
   uint32_t seed = 170;
@@ -861,6 +866,17 @@ TEST_P(ProviderNnTest, ActivationBackwardIsTheGradientOfTheActivation) {
     expect_close(values(dx), numeric_gradient(loss, widen(x)), 1e-5, 1e-4,
                  fmt::format("activation {}", static_cast<int>(kind)));
   }
+}
+
+// torch's convention: relu passes no gradient at 0 (nor at -0).
+TEST_P(ProviderNnTest, ReluGradientIsZeroAtZero) {
+  const Tensor x = tensor({-1.0f, -0.0f, 0.0f, 1e-30f, 2.0f}, {5});
+  Tensor y = zeros({5});
+  Tensor dx = zeros({5});
+  p().activation(Activation::relu, y, x);
+  p().activation_backward(Activation::relu, dx, tensor({3, 3, 3, 3, 3}, {5}), x);
+  EXPECT_EQ(values(y), std::vector<float>({0, 0, 0, 1e-30f, 2}));
+  EXPECT_EQ(values(dx), std::vector<float>({0, 0, 0, 3, 3}));
 }
 
 TEST_P(ProviderNnTest, ActivationsRejectBadArguments) {

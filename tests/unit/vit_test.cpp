@@ -11,6 +11,8 @@
 
 #include "error.hpp"
 #include "error_of.hpp"
+#include "io/safetensors.hpp"
+#include "tensor/registry.hpp"
 #include "test_files.hpp"
 
 namespace alloy {
@@ -128,51 +130,108 @@ TEST(Vit, InitialisationIsDeterministic) {
             std::vector<float>(12, 1.0f));
 }
 
-class VitGradient : public ::testing::TestWithParam<Activation> {};
-
-// Every parameter tensor: the analytic gradient of a few entries against central differences.
-TEST_P(VitGradient, BackwardMatchesFiniteDifferences) {
-  const auto p = create_provider("cpu");
-  VitModel model(tiny_config(GetParam()), *p);
-  model.init_random(3);
+// Every parameter tensor of `model`: the analytic gradient of a few entries against central
+// differences of the forward pass.
+void check_gradients(Provider& p, VitModel& model) {
   // Larger than CLIP's initialisation, so every layer's contribution is far above f32 noise.
   for (const std::string& name : model.names()) {
-    std::vector<float> v = host_values(*p, model.param(name));
+    std::vector<float> v = host_values(p, model.param(name));
     for (float& x : v) x *= 4;
-    model.params().at(name) = from_values(*p, model.param(name).shape(), v);
+    p.upload(model.params().at(name), v.data(), v.size() * sizeof(float));
   }
   const int64_t batch = 2;
   const Tensor images =
-      from_values(*p, {batch, 2, 6, 6}, test::random_floats(batch * 2 * 36, 11, -1.0f, 1.0f));
+      from_values(p, {batch, 2, 6, 6}, test::random_floats(batch * 2 * 36, 11, -1.0f, 1.0f));
   const std::vector<float> weights = test::random_floats(batch * 5, 12, -1.0f, 1.0f);
 
   std::shared_ptr<VitModel::Saved> saved;
   model.forward(images, &saved);
   TensorMap grads = model.zeros_like();
-  model.backward(from_values(*p, {batch, 5}, weights), *saved, grads);
+  model.backward(from_values(p, {batch, 5}, weights), *saved, grads);
 
   std::mt19937 pick(5);
   const double eps = 3e-3;
   for (const std::string& name : model.names()) {
     Tensor& param = model.params().at(name);
-    std::vector<float> values = host_values(*p, param);
-    const std::vector<float> analytic = host_values(*p, grads.at(name));
+    std::vector<float> values = host_values(p, param);
+    const std::vector<float> analytic = host_values(p, grads.at(name));
     for (int trial = 0; trial < 3; ++trial) {
       const std::size_t i = pick() % values.size();
       const float original = values[i];
       values[i] = original + static_cast<float>(eps);
-      p->upload(param, values.data(), param.nbytes());
-      const double up = loss_of(*p, model, images, weights);
+      p.upload(param, values.data(), param.nbytes());
+      const double up = loss_of(p, model, images, weights);
       values[i] = original - static_cast<float>(eps);
-      p->upload(param, values.data(), param.nbytes());
-      const double down = loss_of(*p, model, images, weights);
+      p.upload(param, values.data(), param.nbytes());
+      const double down = loss_of(p, model, images, weights);
       values[i] = original;
-      p->upload(param, values.data(), param.nbytes());
+      p.upload(param, values.data(), param.nbytes());
       const double numeric = (up - down) / (2 * eps);
       // f32 forward passes: differences of ~1e-6 relative noise over 2 eps, plus O(eps^2).
       EXPECT_NEAR(analytic[i], numeric, 2e-3 + 3e-2 * std::abs(numeric)) << name << "[" << i << "]";
     }
   }
+}
+
+class VitGradient : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(VitGradient, BackwardMatchesFiniteDifferences) {
+  const auto p = create_provider("cpu");
+  VitModel model(tiny_config(GetParam()), *p);
+  model.init_random(3);
+  check_gradients(*p, model);
+}
+
+// Upscaled MLPs (experts and routers of one and two layers), routed per sample and with one
+// mixture per batch: every expert, router and backbone parameter.
+TEST(Vit, UpscaledBackwardMatchesFiniteDifferences) {
+  for (const bool shared : {false, true}) {
+    SCOPED_TRACE(shared ? "gates shared by the batch" : "gates per sample");
+    const auto p = create_provider("cpu");
+    VitModel model(tiny_config(), *p, {MlpExperts{3, 2}, MlpExperts{3, 1}});
+    model.init_random(3);
+    for (const std::string& name : model.names()) {
+      if (name.find(".experts.") == std::string::npos && name.find(".router.") == std::string::npos)
+        continue;
+      p->fill_random(model.params().at(name), Distribution::normal, 0.0, 0.1, name.size());
+    }
+    model.set_shared_gates(shared);
+    check_gradients(*p, model);
+  }
+}
+
+// Upscaled models keep their modules through save and load, and recognise them by name.
+TEST(Vit, UpscaledModelRoundTripsAndBadLayoutsAreNamed) {
+  const auto p = create_provider("cpu");
+  VitModel model(tiny_config(), *p, {MlpExperts{}, MlpExperts{2, 0}});
+  model.init_random(4);
+  p->fill(model.params().at(vit_router_param(1, "constant")), 0.25);
+  p->fill(model.params().at(vit_expert_param(1, 1, "fc2.bias")), 0.5);
+  test::TempDir dir;
+  model.save(dir.file("m"));
+  const VitModel loaded = VitModel::load(dir.file("m"), *p);
+  ASSERT_EQ(loaded.experts().size(), 2u);
+  EXPECT_EQ(loaded.experts()[0].experts, 0);
+  EXPECT_EQ(loaded.experts()[1].experts, 2);
+  EXPECT_EQ(loaded.experts()[1].router_layers, 0);
+  EXPECT_EQ(loaded.names(), model.names());
+  EXPECT_EQ(host_values(*p, loaded.param(vit_expert_param(1, 1, "fc2.bias"))),
+            std::vector<float>(12, 0.5f));
+  const Model files(dir.file("m"), dir.file("m"), ALLOY_ROLE_MODEL);
+  EXPECT_THAT(files.opened_files().at(0)->header().metadata.at("modules"),
+              HasSubstr("\"experts\":2"));
+
+  Model gaps("gaps", ALLOY_ROLE_DERIVED);
+  gaps.put(vit_expert_param(0, 1, "fc1.weight"), p->allocate(DType::F32, {20, 12}));
+  EXPECT_THAT(test::error_of([&] { detect_expert_layout(tiny_config(), gaps); },
+                             ALLOY_ERR_INVALID_ARGUMENT),
+              HasSubstr("not numbered 0 to 0"));
+  Model unrouted("unrouted", ALLOY_ROLE_DERIVED);
+  for (const char* leaf : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"})
+    unrouted.put(vit_expert_param(0, 0, leaf), p->allocate(DType::F32, {1}));
+  EXPECT_THAT(
+      test::error_of([&] { detect_expert_layout(tiny_config(), unrouted); }, ALLOY_ERR_NOT_FOUND),
+      HasSubstr("no router"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Activations, VitGradient,

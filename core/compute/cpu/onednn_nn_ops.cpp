@@ -59,6 +59,8 @@ Eltwise eltwise(Activation kind) {
       return {algorithm::eltwise_gelu_tanh, 0.0f};
     case Activation::quick_gelu:  // x * sigmoid(alpha x)
       return {algorithm::eltwise_swish, 1.702f};
+    case Activation::relu:  // alpha is the negative slope; backward passes dy where x > 0
+      return {algorithm::eltwise_relu, 0.0f};
   }
   fail(ALLOY_ERR_INTERNAL, "activation: no oneDNN algorithm for activation {}",
        static_cast<int32_t>(kind));

@@ -1,7 +1,7 @@
 /*
  * alloy.h - the stable C ABI between the alloy host and merge-strategy plugins.
  *
- * ABI 1.2 (1.0 plus the members marked "1.1" and "1.2" at the end of alloy_host). C99, no
+ * ABI 1.3 (1.0 plus the members marked "1.1" to "1.3" at the end of alloy_host). C99, no
  * dependencies beyond <stdint.h>, <stddef.h> and the pinned dlpack.h beside this file. A plugin is
  * a shared library that exports exactly one symbol, alloy_plugin_entry.
  *
@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define ALLOY_ABI_MAJOR 1
-#define ALLOY_ABI_MINOR 2
+#define ALLOY_ABI_MINOR 3
 
 /* True when a table whose struct_size is `size` holds `member` (a member added after 1.0). */
 #define ALLOY_HAS_MEMBER(table_ptr, type, member) \
@@ -215,6 +215,49 @@ typedef struct alloy_plugin {
    * after; frees job_state. */
   void (*end)(void* job_state);
 } alloy_plugin;
+
+/* ---------------------------------------------------------------------------------------- */
+/* 1.3: training a model's tensors (alloy_host.model_train)                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Random distributions (alloy_host.fill_random). */
+#define ALLOY_RANDOM_UNIFORM 1 /* in [a, b) */
+#define ALLOY_RANDOM_NORMAL 2  /* mean a, standard deviation b */
+
+/* Training objectives (alloy_train_options.objective), summed over the job's tasks, each task's
+ * term the mean over its batch of the task's head logits' ... */
+#define ALLOY_OBJECTIVE_ENTROPY 1       /* ... entropy of softmax: needs no labels */
+#define ALLOY_OBJECTIVE_CROSS_ENTROPY 2 /* ... cross-entropy against the labels */
+
+/* Learning-rate schedules (alloy_train_options.schedule). */
+#define ALLOY_SCHEDULE_CONSTANT 0
+#define ALLOY_SCHEDULE_COSINE 1 /* lr * (1 + cos(pi * step / steps)) / 2, step counted from 0 */
+
+/* Training flags (alloy_train_options.flags). */
+#define ALLOY_TRAIN_SHARED_GATES                                                            \
+  0x1u /* while training, dynamic modules mix one set of gates for the whole batch (the mean \
+          of its samples': FusionBench's batch_reduce); inference is always per sample */
+
+/* How model_train trains. Set struct_size = sizeof(alloy_train_options) and every member; the
+ * host reads only the members struct_size covers, so later versions can append members (with
+ * defaults for a plugin that predates them). */
+typedef struct alloy_train_options {
+  uint32_t struct_size;
+  int32_t objective;      /* ALLOY_OBJECTIVE_* */
+  const char* split;      /* "train", "validation" or "test"; NULL: the config's data.split */
+  int64_t steps;          /* optimiser steps, >= 1 */
+  int64_t batch_per_task; /* inputs of every task in each step, >= 1 */
+  double lr;              /* Adam(W), as torch.optim.AdamW computes it */
+  double beta1;
+  double beta2;
+  double eps;
+  double weight_decay; /* 0: plain Adam */
+  int32_t schedule;    /* ALLOY_SCHEDULE_* */
+  uint32_t flags;      /* ALLOY_TRAIN_* */
+  uint64_t seed;       /* which inputs each step takes */
+  const int32_t* tasks; /* the tasks trained on (task_count indices, borrowed); NULL: all */
+  int32_t task_count;
+} alloy_train_options;
 
 /* ---------------------------------------------------------------------------------------- */
 /* What the host offers                                                                      */
@@ -427,6 +470,42 @@ typedef struct alloy_host {
    * is ALLOY_ERR_INVALID_ARGUMENT. */
   alloy_status (*sym_eig)(alloy_context* ctx, const alloy_tensor* a, int64_t k, int32_t largest,
                           alloy_tensor* values, alloy_tensor* vectors);
+
+  /* --- 1.3: random fills, output metadata, training -----------------------------------------
+   * Check ALLOY_HAS_MEMBER(host, alloy_host, model_train) first (or declare abi_minor 3). */
+
+  /* Fills dst (writable, float) from ALLOY_RANDOM_* with parameters a, b (uniform: a < b;
+   * normal: b >= 0). Deterministic: element i depends only on (seed, i), so every device and
+   * thread count gives the same values. */
+  alloy_status (*fill_random)(alloy_context* ctx, alloy_tensor* dst, int32_t distribution,
+                              double a, double b, uint64_t seed);
+
+  /* Adds key = value (both copied) to the output's __metadata__, e.g. a description of the
+   * modules of an upscaled model. Call it before the first output_put (then the header is
+   * written: ALLOY_ERR_UNSUPPORTED). The keys the host writes (format, alloy_version,
+   * merge_method, strategy_version, parameters, models, base_model) are refused with
+   * ALLOY_ERR_INVALID_ARGUMENT; setting a key again replaces its value. */
+  alloy_status (*output_metadata)(alloy_context* ctx, const char* key, const char* value);
+
+  /* Trains tensors of a derived model (model_create) on the job's data, with the host's model
+   * runtime. The model is run like features_collect runs it: its missing tensors come from the
+   * base model, whose config.json gives the architecture, and tensors named as
+   * docs/model.md describes make dynamic modules (e.g. a WEMoE MLP). `tensors` (`tensor_count`
+   * names, borrowed) are the ones trained; each must be a float tensor of the model itself.
+   * Every step takes options->batch_per_task inputs of every task trained on (options->tasks, or
+ * every task of the job; the split
+   * options->split, each task's inputs in an order options->seed shuffles, cycling), runs the
+   * model and the task's head (the config's data.heads) and adds the objective's mean over the
+   * batch to the step's loss; then one Adam step updates the trained tensors. On success the
+   * trained tensors are replaced in the model (handles taken before keep the old values) and,
+   * when `losses` is not NULL, losses[i] is step i's loss (options->steps entries). The host
+   * reports progress and honours cancellation (ALLOY_ERR_CANCELLED). From begin() or run().
+   * Errors: ALLOY_ERR_UNSUPPORTED when the job has no data, no heads or a model alloy cannot
+   * run; ALLOY_ERR_NOT_FOUND for a tensor the model does not have; ALLOY_ERR_INVALID_ARGUMENT
+   * for bad options. */
+  alloy_status (*model_train)(alloy_context* ctx, int32_t model, const char* const* tensors,
+                              int32_t tensor_count, const alloy_train_options* options,
+                              double* losses);
 } alloy_host;
 
 /* ---------------------------------------------------------------------------------------- */

@@ -211,6 +211,45 @@ class Context {
     return {std::move(values), std::move(vectors)};
   }
 
+  // ABI 1.3: deterministic random fills (ALLOY_RANDOM_UNIFORM in [a, b), ALLOY_RANDOM_NORMAL
+  // mean a, std b), output metadata, and training a derived model's tensors (see alloy.h).
+  void fill_random(Tensor& dst, int32_t distribution, double a, double b, uint64_t seed) const {
+    check(host_->fill_random(ctx_, dst.get(), distribution, a, b, seed));
+  }
+  void output_metadata(const std::string& key, const std::string& value) const {
+    check(host_->output_metadata(ctx_, key.c_str(), value.c_str()));
+  }
+  // The defaults are WEMoE's test-time adaptation: entropy, Adam lr 1e-4, 1000 steps of 16.
+  static alloy_train_options train_options() {
+    alloy_train_options o{};
+    o.struct_size = sizeof(alloy_train_options);
+    o.objective = ALLOY_OBJECTIVE_ENTROPY;
+    o.split = nullptr;
+    o.steps = 1000;
+    o.batch_per_task = 16;
+    o.lr = 1e-4;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.eps = 1e-8;
+    o.weight_decay = 0.0;
+    o.schedule = ALLOY_SCHEDULE_CONSTANT;
+    o.flags = 0;
+    o.seed = 0;
+    o.tasks = nullptr;
+    o.task_count = 0;
+    return o;
+  }
+  // Trains `tensors` of derived model `model`; returns each step's loss.
+  std::vector<double> train(int32_t model, const std::vector<std::string>& tensors,
+                            const alloy_train_options& options) const {
+    std::vector<const char*> names;
+    for (const std::string& name : tensors) names.push_back(name.c_str());
+    std::vector<double> losses(static_cast<std::size_t>(options.steps > 0 ? options.steps : 0));
+    check(host_->model_train(ctx_, model, names.data(), static_cast<int32_t>(names.size()),
+                             &options, losses.empty() ? nullptr : losses.data()));
+    return losses;
+  }
+
   // Output.
   std::vector<std::string> output_names() const {
     std::vector<std::string> names;
