@@ -18,8 +18,8 @@ namespace alloy {
 
 // Activation functions of the model runtime (Hugging Face's `hidden_act` names).
 enum class Activation : int32_t {
-  gelu = 1,       // x * Phi(x), exact (erf)
-  gelu_tanh = 2,  // the tanh approximation ("gelu_new", "gelu_pytorch_tanh")
+  gelu = 1,        // x * Phi(x), exact (erf)
+  gelu_tanh = 2,   // the tanh approximation ("gelu_new", "gelu_pytorch_tanh")
   quick_gelu = 3,  // x * sigmoid(1.702 x), CLIP's
   relu = 4         // max(x, 0), gradient 0 at 0 as torch's; WEMoE's router, not a ViT hidden_act
 };

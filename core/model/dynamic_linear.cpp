@@ -7,10 +7,14 @@
 namespace alloy {
 namespace {
 
-// How many times slower a flop of the mixing step (a gemm with K = T, bound by memory
-// bandwidth: it writes B*out*in floats for 2*T flops each) runs than a flop of a large gemm, as
-// bench/dynamic_linear_bench measured it on the CPU provider.
-constexpr double kMixingInefficiency = 4.0;
+// How many times slower a flop of the mixing step runs than a flop of a large gemm: it is a
+// gemm with K = T, bound by memory (it writes, and in backward reads, B*out*in fresh floats for
+// 2*T flops each). With T fixed the cost model picks weights when N >= this constant;
+// bench/dynamic_linear_bench (CPU provider, T = 8) puts the crossover at N = 5 to 10 on the
+// fmnist8 encoder's MLP (mixed weights of 4 to 32 MiB) and at N = 16 to 40 on ViT-B/32's
+// (151 MiB at batch 16, where page faults of fresh memory dominate). 12 picks the faster mode
+// for both models' real token counts (17 and 50).
+constexpr double kMixingInefficiency = 12.0;
 
 struct Dims {
   int64_t batch, tokens, in, out, experts, gate_rows;

@@ -8,7 +8,9 @@
 //   - mixing outputs: y = x @ W0^T + sum_t gates[:, t] * (x @ deltas[t]^T). Costs
 //     B*N*out*in*(T + 1), no per-sample weights.
 // Mixing weights wins when a sample has many tokens (N), mixing outputs when it has few;
-// MixMode::automatic picks by those costs (bench/dynamic_linear_bench measures both).
+// MixMode::automatic picks by those costs, with the mixing step's flops counted as a measured
+// constant times slower than a large gemm's (bench/dynamic_linear_bench measures both modes).
+// Shared gates [1, T] are one sample of B*N tokens: weights mode then mixes once.
 #pragma once
 
 #include "compute/provider.hpp"

@@ -33,7 +33,8 @@ struct MoeMlpSaved {
 
 // x [B, N, d] -> y [B, N, d]. `gates_out`, when not null, receives the gates (for reports).
 Tensor moe_mlp_forward(Provider& p, const Tensor& x, Activation act, const MoeMlpWeights& w,
-                       const MoeMlpOptions& options, MoeMlpSaved* saved, Tensor* gates_out = nullptr);
+                       const MoeMlpOptions& options, MoeMlpSaved* saved,
+                       Tensor* gates_out = nullptr);
 // Returns dx [B, N, d]: through fc1 and through the router. Accumulates the wanted gradients.
 Tensor moe_mlp_backward(Provider& p, const Tensor& dy, Activation act, const MoeMlpWeights& w,
                         const MoeMlpSaved& saved, const MoeMlpGrads& grads);

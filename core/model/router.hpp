@@ -30,11 +30,11 @@ struct RouterGrads {
 };
 
 struct RouterSaved {
-  Tensor h;           // [B*N, d]
-  Tensor pre;         // 2 layers: W1 h + b1 [B*N, d]
-  Tensor activated;   // 2 layers: relu(pre)
-  int64_t batch = 0;  // B
-  int64_t tokens = 0; // N
+  Tensor h;            // [B*N, d]
+  Tensor pre;          // 2 layers: W1 h + b1 [B*N, d]
+  Tensor activated;    // 2 layers: relu(pre)
+  int64_t batch = 0;   // B
+  int64_t tokens = 0;  // N
   bool batch_mean = false;
 };
 

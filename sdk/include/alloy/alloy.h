@@ -234,7 +234,7 @@ typedef struct alloy_plugin {
 #define ALLOY_SCHEDULE_COSINE 1 /* lr * (1 + cos(pi * step / steps)) / 2, step counted from 0 */
 
 /* Training flags (alloy_train_options.flags). */
-#define ALLOY_TRAIN_SHARED_GATES                                                            \
+#define ALLOY_TRAIN_SHARED_GATES                                                             \
   0x1u /* while training, dynamic modules mix one set of gates for the whole batch (the mean \
           of its samples': FusionBench's batch_reduce); inference is always per sample */
 
@@ -251,10 +251,10 @@ typedef struct alloy_train_options {
   double beta1;
   double beta2;
   double eps;
-  double weight_decay; /* 0: plain Adam */
-  int32_t schedule;    /* ALLOY_SCHEDULE_* */
-  uint32_t flags;      /* ALLOY_TRAIN_* */
-  uint64_t seed;       /* which inputs each step takes */
+  double weight_decay;  /* 0: plain Adam */
+  int32_t schedule;     /* ALLOY_SCHEDULE_* */
+  uint32_t flags;       /* ALLOY_TRAIN_* */
+  uint64_t seed;        /* which inputs each step takes */
   const int32_t* tasks; /* the tasks trained on (task_count indices, borrowed); NULL: all */
   int32_t task_count;
 } alloy_train_options;
@@ -477,8 +477,8 @@ typedef struct alloy_host {
   /* Fills dst (writable, float) from ALLOY_RANDOM_* with parameters a, b (uniform: a < b;
    * normal: b >= 0). Deterministic: element i depends only on (seed, i), so every device and
    * thread count gives the same values. */
-  alloy_status (*fill_random)(alloy_context* ctx, alloy_tensor* dst, int32_t distribution,
-                              double a, double b, uint64_t seed);
+  alloy_status (*fill_random)(alloy_context* ctx, alloy_tensor* dst, int32_t distribution, double a,
+                              double b, uint64_t seed);
 
   /* Adds key = value (both copied) to the output's __metadata__, e.g. a description of the
    * modules of an upscaled model. Call it before the first output_put (then the header is
@@ -493,7 +493,7 @@ typedef struct alloy_host {
    * docs/model.md describes make dynamic modules (e.g. a WEMoE MLP). `tensors` (`tensor_count`
    * names, borrowed) are the ones trained; each must be a float tensor of the model itself.
    * Every step takes options->batch_per_task inputs of every task trained on (options->tasks, or
- * every task of the job; the split
+   * every task of the job; the split
    * options->split, each task's inputs in an order options->seed shuffles, cycling), runs the
    * model and the task's head (the config's data.heads) and adds the objective's mean over the
    * batch to the step's loss; then one Adam step updates the trained tensors. On success the
