@@ -151,11 +151,13 @@ void check_gradients(Provider& p, VitModel& model) {
 
   std::mt19937 pick(5);
   const double eps = 3e-3;
+  const double at_original = loss_of(p, model, images, weights);
   for (const std::string& name : model.names()) {
     Tensor& param = model.params().at(name);
     std::vector<float> values = host_values(p, param);
     const std::vector<float> analytic = host_values(p, grads.at(name));
-    for (int trial = 0; trial < 3; ++trial) {
+    int checked = 0;
+    for (int attempt = 0; attempt < 12 && checked < 3; ++attempt) {
       const std::size_t i = pick() % values.size();
       const float original = values[i];
       values[i] = original + static_cast<float>(eps);
@@ -167,9 +169,16 @@ void check_gradients(Provider& p, VitModel& model) {
       values[i] = original;
       p.upload(param, values.data(), param.nbytes());
       const double numeric = (up - down) / (2 * eps);
+      // A router's ReLU makes the loss piecewise smooth: where the step crosses a kink the
+      // one-sided slopes disagree by far more than eps * curvature, and central differences
+      // mean nothing there. Such an entry is skipped for another.
+      const double right = (up - at_original) / eps, left = (at_original - down) / eps;
+      if (std::abs(right - left) > 0.05 + 0.1 * std::abs(numeric)) continue;
+      ++checked;
       // f32 forward passes: differences of ~1e-6 relative noise over 2 eps, plus O(eps^2).
       EXPECT_NEAR(analytic[i], numeric, 2e-3 + 3e-2 * std::abs(numeric)) << name << "[" << i << "]";
     }
+    EXPECT_GT(checked, 0) << name << ": every entry tried sits on a kink";
   }
 }
 
