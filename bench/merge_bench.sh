@@ -5,6 +5,7 @@
 #   bench/merge_bench.sh [BUILD_DIR] [GB_PER_MODEL] [FINE_TUNED_MODELS]
 #
 # Defaults: build, 1.5 GB per model (bf16), 3 fine-tuned models + base = 6 GB of input.
+# ALLOY_DEVICES="cpu cuda" merges on each device named (default: cpu).
 # The set is generated once under ${ALLOY_BENCH_DIR:-/tmp/alloy-bench} and reused.
 set -euo pipefail
 build=${1:-build}
@@ -43,21 +44,24 @@ measure() {  # name, command...: prints seconds and peak RSS
 "$bin/alloy-read-bytes" $files >/dev/null  # warm the page cache for every contender alike
 results=()
 results+=("$(measure read "$bin/alloy-read-bytes" $files)")
-for method in ta ties; do
-  rm -rf "$dir/out-$method"
-  results+=("$(measure "$method" "$bin/alloy" merge "$dir/$method.yaml" -o "$dir/out-$method" --quiet)")
-  rm -rf "$dir/out-$method"
+for device in ${ALLOY_DEVICES:-cpu}; do
+  for method in ta ties; do
+    rm -rf "$dir/out-$method"
+    results+=("$(measure "$method@$device" "$bin/alloy" merge "$dir/$method.yaml" -o "$dir/out-$method" --quiet --device "$device")")
+    rm -rf "$dir/out-$method"
+  done
 done
 
 echo
 echo "input: $(awk -v b="$input_bytes" 'BEGIN {printf "%.2f GB", b/1e9}') in $(echo $files | wc -w) files, $(nproc) cores"
-printf '%-22s %10s %10s %12s %14s\n' "what" "seconds" "GB/s" "vs read" "peak RSS MB"
+printf '%-28s %10s %10s %12s %14s\n' "what" "seconds" "GB/s" "vs read" "peak RSS MB"
 read_rate=""
 for r in "${results[@]}"; do
   set -- $r
   rate=$(awk -v b="$input_bytes" -v s="$2" 'BEGIN {printf "%.2f", b/1e9/s}')
   [ -z "$read_rate" ] && read_rate=$rate
   ratio=$(awk -v a="$rate" -v b="$read_rate" 'BEGIN {printf "%.2f", a/b}')
-  label=$1; [ "$1" = read ] && label="plain read(2)"; [ "$1" = ta ] && label="alloy task_arithmetic"; [ "$1" = ties ] && label="alloy ties"
-  printf '%-22s %10.2f %10s %12s %14d\n' "$label" "$2" "$rate" "${ratio}x" $(( $3 / 1024 ))
+  label=$1; [ "$1" = read ] && label="plain read(2)"
+  case $1 in ta@*) label="alloy task_arithmetic ${1#ta@}" ;; ties@*) label="alloy ties ${1#ties@}" ;; esac
+  printf '%-28s %10.2f %10s %12s %14d\n' "$label" "$2" "$rate" "${ratio}x" $(( $3 / 1024 ))
 done

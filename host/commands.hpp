@@ -13,6 +13,7 @@ using Args = std::vector<std::string>;
 
 int merge_command(const Args& args);
 int plugins_command(const Args& args);
+int providers_command(const Args& args);
 int inspect_command(const Args& args);
 int zoo_command(const Args& args);
 int eval_command(const Args& args);

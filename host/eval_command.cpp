@@ -45,13 +45,14 @@ std::vector<Task> select_tasks(std::vector<Task> all, const std::vector<std::str
 
 int eval_command(const Args& args) {
   po::options_description visible("eval options");
-  std::string suite_name, data_file, heads_path, split_text = "test";
+  std::string suite_name, data_file, heads_path, split_text = "test", device = "cpu";
   std::vector<std::string> only;
   visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-tiny")(
       "data", po::value(&data_file), "your own tasks: a task file (docs/data.md)")(
       "heads", po::value(&heads_path)->required(), "heads file (one head per task)")(
       "split", po::value(&split_text)->default_value("test"), "train, validation or test")(
       "task", po::value(&only)->composing(), "evaluate only this task (repeatable)")(
+      "device", po::value(&device)->default_value("cpu"), "compute device: cpu, cuda or cuda:N")(
       "json", "print JSON instead of a table");
   po::options_description hidden;
   std::string model_dir;
@@ -71,7 +72,7 @@ int eval_command(const Args& args) {
     const Split split = split_from_name(split_text);
     std::vector<Task> tasks = load_tasks(suite_name, data_file);
     if (!only.empty()) tasks = select_tasks(std::move(tasks), only, suite_name + data_file);
-    const auto provider = create_provider("cpu");
+    const auto provider = create_provider(device);
     const VitModel model = VitModel::load(model_dir, *provider);
     const Preprocessing preprocessing = load_preprocessing(model_dir, model.config().num_channels);
     const std::vector<Head> heads = load_heads(heads_path, *provider);

@@ -16,6 +16,7 @@ void usage(std::FILE* out) {
       "commands:\n"
       "  merge CONFIG.yaml -o OUTDIR   merge models as a mergekit-style config says\n"
       "  plugins                       list strategy plugins and their parameters\n"
+      "  providers                     list compute devices and why one is unavailable\n"
       "  inspect FILE|DIR              list a model's tensors, dtypes, shapes, metadata\n"
       "  zoo build SUITE -o DIR        pretrain, make heads, fine-tune one model per task\n"
       "  eval MODEL --suite S --heads H  top-1 accuracy of a model on every task\n"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   const alloy::cli::Args args(argv + 2, argv + argc);
   if (command == "merge") return alloy::cli::merge_command(args);
   if (command == "plugins") return alloy::cli::plugins_command(args);
+  if (command == "providers") return alloy::cli::providers_command(args);
   if (command == "inspect") return alloy::cli::inspect_command(args);
   if (command == "zoo") return alloy::cli::zoo_command(args);
   if (command == "eval") return alloy::cli::eval_command(args);

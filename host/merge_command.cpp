@@ -89,11 +89,15 @@ int merge_command(const Args& args) {
   std::vector<std::string> plugin_dirs;
   JobOptions options;
   std::string shard_size = "5GB";
+  std::string max_device_memory;
   visible.add_options()("output,o", po::value(&options.output_dir)->required(),
                         "output folder (must not exist)")(
       "plugin-dir", po::value(&plugin_dirs)->composing(),
       "extra folder of strategy plugins (repeatable; searched before ALLOY_PLUGIN_PATH)")(
-      "device", po::value(&options.device)->default_value("cpu"), "compute device: cpu")(
+      "device", po::value(&options.device)->default_value("cpu"),
+      "compute device: cpu, cuda or cuda:N (see `alloy providers`)")(
+      "max-device-memory", po::value(&max_device_memory),
+      "most device memory the merge may hold, e.g. 20GB (default: all of it)")(
       "threads", po::value(&options.threads)->default_value(0), "worker threads (0: every core)")(
       "shard-size", po::value(&shard_size)->default_value("5GB"),
       "largest output shard, e.g. 5GB, 500MB")("force", "replace OUTDIR if it exists")(
@@ -119,6 +123,11 @@ int merge_command(const Args& args) {
     if (!parse_size(shard_size, &options.max_shard_bytes) || options.max_shard_bytes == 0) {
       fail(ALLOY_ERR_INVALID_ARGUMENT, "--shard-size '{}' is not a size like 5GB or 500MB",
            shard_size);
+    }
+    if (!max_device_memory.empty() && (!parse_size(max_device_memory, &options.max_device_memory) ||
+                                       options.max_device_memory == 0)) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "--max-device-memory '{}' is not a size like 20GB",
+           max_device_memory);
     }
     const MergeConfig config = load_merge_config(config_path);
     const PluginCatalog catalog = PluginCatalog::load(plugin_search_path(plugin_dirs),

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "compute/cpu/op_checks.hpp"
+#include "compute/op_checks.hpp"
 #include "compute/provider.hpp"
 
 namespace alloy {

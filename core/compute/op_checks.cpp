@@ -1,4 +1,4 @@
-#include "compute/cpu/op_checks.hpp"
+#include "compute/op_checks.hpp"
 
 #include <string>
 

@@ -42,6 +42,18 @@ struct AdamStep {
   int64_t step = 1;
 };
 
+// How a provider is created (--device, --max-device-memory).
+struct ProviderOptions {
+  // Device memory the provider may hold at once, in bytes; 0: all the device has. An
+  // allocation past it fails with ALLOY_ERR_OUT_OF_MEMORY naming the cap. (The CPU provider
+  // allocates host memory and ignores it.)
+  uint64_t max_device_memory = 0;
+};
+
+// Bumped whenever this class changes: the CUDA module is built from the same sources as the
+// host, and the host refuses a module built against another version of this interface.
+constexpr uint32_t kProviderInterfaceVersion = 1;
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -49,6 +61,8 @@ class Provider {
   // "cpu", "cuda:0"
   virtual std::string name() const = 0;
   virtual DLDevice device() const = 0;
+  // One line for people: "cuda:0 (NVIDIA H100 80GB HBM3, 79.2 GiB)".
+  virtual std::string describe() const { return name(); }
 
   // Called on each worker thread of a job before its first op: how many threads one op on
   // that thread may use, so that workers x op threads match the cores.
@@ -170,8 +184,21 @@ class Provider {
                        Tensor& vectors) = 0;
 };
 
-// Creates the provider for a --device string ("cpu"; "cuda", "cuda:N" once that module
-// exists). Throws alloy::Error naming why a device is unavailable.
-std::unique_ptr<Provider> create_provider(const std::string& device);
+// Creates the provider for a --device string: "cpu", "cuda" (device 0) or "cuda:N". CUDA
+// providers come from the module liballoy_cuda.so, loaded on first use (see cuda_module.hpp).
+// Throws alloy::Error with a one-line reason when the device is unavailable: ALLOY_ERR_UNSUPPORTED
+// when the module is missing, no driver or no such device; ALLOY_ERR_OUT_OF_MEMORY when the
+// device cannot hold the provider's buffers.
+std::unique_ptr<Provider> create_provider(const std::string& device,
+                                          const ProviderOptions& options = {});
+
+// What `alloy providers` prints: each provider this alloy knows, whether it can start here,
+// and a line saying what it is or why not.
+struct ProviderAvailability {
+  std::string device;  // "cpu", "cuda:0"
+  bool available = false;
+  std::string detail;
+};
+std::vector<ProviderAvailability> list_providers();
 
 }  // namespace alloy

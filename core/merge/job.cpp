@@ -59,7 +59,9 @@ class MergeJob : public JobServices {
       : config_(config), plugin_(plugin), options_(options), started_(Clock::now()) {
     open_models();
     params_ = std::make_unique<ResolvedParams>(plugin, config, model_configs_);
-    provider_ = create_provider(options.device);
+    ProviderOptions provider_options;
+    provider_options.max_device_memory = options.max_device_memory;
+    provider_ = create_provider(options.device, provider_options);
     workspace_ =
         std::make_unique<JobWorkspace>(registry_, *provider_, config_, base_, model_configs_,
                                        [this](const std::string& message) { info(message); });

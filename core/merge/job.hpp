@@ -25,7 +25,8 @@ struct JobProgress {
 struct JobOptions {
   std::string output_dir;
   std::string device = "cpu";
-  int threads = 0;  // 0: every core
+  uint64_t max_device_memory = 0;  // bytes the device provider may hold; 0: no cap
+  int threads = 0;                 // 0: every core
   bool overwrite = false;
   uint64_t max_shard_bytes = 5ull * 1000 * 1000 * 1000;
   // Called from worker threads, never concurrently.

@@ -44,6 +44,12 @@ const alloy_param_spec kParams[] = {
      "Inputs the routers adapt on. The paper adapts on the unlabelled test inputs "
      "(transductive); 'validation' keeps the test split unseen.",
      "train|validation|test"},
+    {"objective", ALLOY_PARAM_STRING, ALLOY_SCOPE_GLOBAL, "entropy",
+     "What the routers minimise: 'entropy' of each task's predictions on unlabelled inputs (the "
+     "paper's), or 'cross_entropy' against the labels of `split` (an ablation: supervised "
+     "routers, which shows what the upscaled model can reach; never use it on the test split "
+     "for a reported result).",
+     "entropy|cross_entropy"},
     {"batch_reduce", ALLOY_PARAM_BOOL, ALLOY_SCOPE_GLOBAL, "false",
      "While adapting, mix one set of gates for the whole batch (the mean of its samples'), as "
      "FusionBench's batch_reduce; inference always routes per sample.",
@@ -57,14 +63,20 @@ struct Settings {
   int64_t router_layers, steps, batch_size, seed;
   std::string split;
   bool batch_reduce;
+  std::string objective;
 };
 
 Settings read_settings(const Context& c) {
-  Settings s{c.param_f64("init_lambda"),  c.param_f64("router_init_std"),
-             c.param_f64("lr"),           c.param_i64("router_hidden_layers"),
-             c.param_i64("steps"),        c.param_i64("batch_size"),
-             c.param_i64("seed"),         c.param_string("split"),
-             c.param_bool("batch_reduce")};
+  Settings s{c.param_f64("init_lambda"),
+             c.param_f64("router_init_std"),
+             c.param_f64("lr"),
+             c.param_i64("router_hidden_layers"),
+             c.param_i64("steps"),
+             c.param_i64("batch_size"),
+             c.param_i64("seed"),
+             c.param_string("split"),
+             c.param_bool("batch_reduce"),
+             c.param_string("objective")};
   if (s.router_layers < 0 || s.router_layers > 2) {
     throw Error(ALLOY_ERR_INVALID_ARGUMENT, "router_hidden_layers must be 0, 1 or 2");
   }
@@ -225,7 +237,8 @@ alloy_status run(alloy_context* raw, void*) {
 
     if (s.steps > 0) {
       alloy_train_options o = Context::train_options();
-      o.objective = ALLOY_OBJECTIVE_ENTROPY;
+      const bool entropy = s.objective == "entropy";
+      o.objective = entropy ? ALLOY_OBJECTIVE_ENTROPY : ALLOY_OBJECTIVE_CROSS_ENTROPY;
       o.split = s.split.c_str();
       o.steps = s.steps;
       o.batch_per_task = s.batch_size;
@@ -235,11 +248,11 @@ alloy_status run(alloy_context* raw, void*) {
       o.tasks = adapted_tasks.data();
       o.task_count = static_cast<int32_t>(adapted_tasks.size());
       const std::vector<double> losses = c.train(upscaled, routers, o);
-      c.log(ALLOY_LOG_INFO, "adapted " + std::to_string(routers.size()) + " router tensors of " +
-                                std::to_string(modules.size()) + " MLPs for " +
-                                std::to_string(s.steps) + " steps: entropy " +
-                                std::to_string(losses.front()) + " -> " +
-                                std::to_string(losses.back()));
+      c.log(ALLOY_LOG_INFO,
+            "adapted " + std::to_string(routers.size()) + " router tensors of " +
+                std::to_string(modules.size()) + " MLPs for " + std::to_string(s.steps) +
+                " steps: " + (entropy ? "entropy " : "cross-entropy ") +
+                std::to_string(losses.front()) + " -> " + std::to_string(losses.back()));
     }
 
     // The output: the base model's tensors in its order, each module's experts and router after

@@ -204,12 +204,5 @@ TEST(CliErrors, BadShardSizeAndUsage) {
   EXPECT_EQ(run_alloy({"frobnicate"}).exit_code, 2);
 }
 
-TEST(CliErrors, CudaDeviceFailsWithOneClearLine) {
-  TempDir dir;
-  const ModelSet set = make_model_set(dir.path(), 2);
-  const std::string err = failing_merge(dir, merge_config(set, "ties", ""), {"--device", "cuda"});
-  EXPECT_THAT(err, HasSubstr("CUDA"));
-}
-
 }  // namespace
 }  // namespace alloy::test

@@ -1599,6 +1599,8 @@ TEST_P(ProviderNnTest, OpsRunConcurrentlyOnDifferentTensors) {
 
 // One line per provider; add "cuda:0" once its module exists.
 INSTANTIATE_TEST_SUITE_P(Cpu, ProviderNnTest, ::testing::Values("cpu"), test::provider_test_name);
+INSTANTIATE_TEST_SUITE_P(Cuda, ProviderNnTest, ::testing::Values("cuda:0"),
+                         test::provider_test_name);
 
 }  // namespace
 }  // namespace alloy

@@ -1089,6 +1089,8 @@ TEST_P(ProviderTest, OpsRunConcurrentlyOnDifferentTensors) {
 
 // One line per provider; add "cuda:0" once its module exists.
 INSTANTIATE_TEST_SUITE_P(Cpu, ProviderTest, ::testing::Values("cpu"), test::provider_test_name);
+// Skips, saying why, where this build has no CUDA module or the machine no device.
+INSTANTIATE_TEST_SUITE_P(Cuda, ProviderTest, ::testing::Values("cuda:0"), test::provider_test_name);
 
 }  // namespace
 }  // namespace alloy

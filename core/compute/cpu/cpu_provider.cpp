@@ -1,5 +1,6 @@
 #include "compute/cpu/cpu_provider.hpp"
 
+#include <dnnl.h>
 #include <omp.h>
 
 #include <cstring>
@@ -31,6 +32,12 @@ int64_t row_count(const Tensor& x) {
 }
 
 }  // namespace
+
+std::string CpuProvider::describe() const {
+  const dnnl_version_t* v = dnnl_version();
+  return fmt::format("cpu ({} threads, oneDNN {}.{}.{})", omp_get_max_threads(), v->major, v->minor,
+                     v->patch);
+}
 
 void CpuProvider::set_op_threads(int threads) {
   if (threads < 1) fail(ALLOY_ERR_INVALID_ARGUMENT, "set_op_threads: {} threads", threads);

@@ -4,8 +4,8 @@
 // reference last.
 #pragma once
 
-#include "compute/cpu/op_checks.hpp"
 #include "compute/nn_checks.hpp"
+#include "compute/op_checks.hpp"
 #include "compute/provider.hpp"
 
 namespace alloy {
@@ -14,6 +14,7 @@ class CpuProvider final : public Provider {
  public:
   std::string name() const override { return "cpu"; }
   DLDevice device() const override { return cpu_device(); }
+  std::string describe() const override;  // "cpu (2 threads, oneDNN 2.6.x)"
   // Sets the OpenMP team size of the calling thread, which oneDNN (built on the same OpenMP
   // runtime) and the own kernels both use.
   void set_op_threads(int threads) override;
