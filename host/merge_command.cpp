@@ -136,6 +136,7 @@ int merge_command(const Args& args) {
       std::fprintf(stderr, "alloy: warning: skipped plugin %s\n", problem.c_str());
     }
     const LoadedPlugin& plugin = catalog.require(config.merge_method);
+    options.catalog = &catalog;  // strategies may run other strategies (alloy_host.strategy_run)
     // Nothing so far started a thread, as fork() in run_isolated needs.
     if (vm.count("isolate")) return run_isolated_job(config, plugin, options, quiet);
     return run_job(config, plugin, options, quiet);

@@ -1,5 +1,6 @@
 #include "compute/op_checks.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "error.hpp"
@@ -224,6 +225,30 @@ void OpChecks::sym_eig(const Tensor& a, int64_t k, const Tensor& values,
   }
   if (overlap(values, vectors) || overlap(values, a) || overlap(vectors, a)) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "sym_eig: a, values and vectors must not share memory");
+  }
+}
+
+void OpChecks::svd(const Tensor& a, int64_t k, const Tensor& u, const Tensor& s,
+                   const Tensor& v) const {
+  input("svd", "a", a);
+  output("svd", "u", u);
+  output("svd", "s", s);
+  output("svd", "v", v);
+  if (a.ndim() != 2) fail(ALLOY_ERR_SHAPE, "svd: a {} is not a matrix", shape_string(a.shape()));
+  const int64_t m = a.shape()[0];
+  const int64_t n = a.shape()[1];
+  if (k < 1 || k > std::min(m, n)) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "svd: k {} is outside 1..{} (a {})", k, std::min(m, n),
+         shape_string(a.shape()));
+  }
+  if (u.shape() != Shape{m, k} || s.shape() != Shape{k} || v.shape() != Shape{n, k}) {
+    fail(ALLOY_ERR_SHAPE, "svd: u {}, s {} and v {} must be [{}, {}], [{}] and [{}, {}]",
+         shape_string(u.shape()), shape_string(s.shape()), shape_string(v.shape()), m, k, k, n,
+         k);
+  }
+  if (overlap(u, s) || overlap(u, v) || overlap(s, v) || overlap(u, a) || overlap(s, a) ||
+      overlap(v, a)) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "svd: a, u, s and v must not share memory");
   }
 }
 

@@ -32,6 +32,7 @@ class OpChecks {
   void where(const Tensor& dst, const Tensor& cond, const Tensor& a, const Tensor* b) const;
   void gemm(bool trans_a, bool trans_b, const Tensor& a, const Tensor& b, const Tensor& c) const;
   void sym_eig(const Tensor& a, int64_t k, const Tensor& values, const Tensor& vectors) const;
+  void svd(const Tensor& a, int64_t k, const Tensor& u, const Tensor& s, const Tensor& v) const;
 
   // The rules of single tensors and pairs that every op family shares (see nn_checks.hpp).
   // Defined and on this provider's device.

@@ -52,7 +52,7 @@ struct ProviderOptions {
 
 // Bumped whenever this class changes: the CUDA module is built from the same sources as the
 // host, and the host refuses a module built against another version of this interface.
-constexpr uint32_t kProviderInterfaceVersion = 1;
+constexpr uint32_t kProviderInterfaceVersion = 2;
 
 class Provider {
  public:
@@ -182,6 +182,15 @@ class Provider {
   // with a non-finite entry is rejected with ALLOY_ERR_INVALID_ARGUMENT.
   virtual void sym_eig(const Tensor& a, int64_t k, bool largest, Tensor& values,
                        Tensor& vectors) = 0;
+
+  // --- Linear algebra (ABI 1.4). ---
+
+  // The k largest singular triplets of the F32 matrix a [m, n]: u (F32 [m, k]) and v (F32
+  // [n, k]) with orthonormal columns and s (F32 [k]) descending, a ~ u diag(s) v^T (the signs of
+  // a column pair are the solver's). 1 <= k <= min(m, n). Every triplet is computed in double
+  // precision and the k largest kept (truncated_svd.hpp has a randomized alternative for large
+  // matrices). A matrix with a non-finite entry is rejected with ALLOY_ERR_INVALID_ARGUMENT.
+  virtual void svd(const Tensor& a, int64_t k, Tensor& u, Tensor& s, Tensor& v) = 0;
 };
 
 // Creates the provider for a --device string: "cpu", "cuda" (device 0) or "cuda:N". CUDA

@@ -189,4 +189,13 @@ MergeConfig load_merge_config(const std::string& path) {
   return parse_merge_config(read_text_file(path, "config"), path);
 }
 
+std::map<std::string, std::string> parse_parameters(const std::string& text,
+                                                    const std::string& source) {
+  try {
+    return read_parameters(YAML::Load(text), source, "");
+  } catch (const YAML::Exception& e) {
+    bad(source, fmt::format("parameters '{}' are not valid YAML: {}", text, e.what()));
+  }
+}
+
 }  // namespace alloy

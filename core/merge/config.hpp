@@ -67,4 +67,9 @@ struct MergeConfig {
 MergeConfig parse_merge_config(const std::string& text, const std::string& source);
 MergeConfig load_merge_config(const std::string& path);
 
+// A YAML mapping of single values (the text of a `parameters:` section, e.g. "{lambda: 0.3}";
+// empty text is no parameters). Throws like parse_merge_config, naming `source`.
+std::map<std::string, std::string> parse_parameters(const std::string& text,
+                                                    const std::string& source);
+
 }  // namespace alloy

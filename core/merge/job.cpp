@@ -13,6 +13,7 @@
 
 #include "error.hpp"
 #include "io/safetensors_writer.hpp"
+#include "merge/job_output.hpp"
 #include "merge/job_workspace.hpp"
 #include "merge/params.hpp"
 #include "plugin/job_services.hpp"
@@ -59,17 +60,27 @@ class MergeJob : public JobServices {
       : config_(config), plugin_(plugin), options_(options), started_(Clock::now()) {
     open_models();
     params_ = std::make_unique<ResolvedParams>(plugin, config, model_configs_);
-    ProviderOptions provider_options;
-    provider_options.max_device_memory = options.max_device_memory;
-    provider_ = create_provider(options.device, provider_options);
+    if (options.provider) {
+      provider_ = options.provider;
+    } else {
+      ProviderOptions provider_options;
+      provider_options.max_device_memory = options.max_device_memory;
+      owned_provider_ = create_provider(options.device, provider_options);
+      provider_ = owned_provider_.get();
+    }
     workspace_ =
         std::make_unique<JobWorkspace>(registry_, *provider_, config_, base_, model_configs_,
                                        [this](const std::string& message) { info(message); });
-    WriterOptions writer_options;
-    writer_options.max_shard_bytes = options.max_shard_bytes;
-    writer_options.overwrite = options.overwrite;
-    writer_options.metadata = metadata();
-    writer_ = std::make_unique<SafetensorsWriter>(options.output_dir, writer_options);
+    if (options.output_dir.empty()) {
+      output_ = std::make_unique<MemoryOutput>();
+    } else {
+      WriterOptions writer_options;
+      writer_options.max_shard_bytes = options.max_shard_bytes;
+      writer_options.overwrite = options.overwrite;
+      writer_options.metadata = metadata();
+      folder_ = new FolderOutput(options.output_dir, writer_options);
+      output_.reset(folder_);
+    }
     if (!(plugin.descriptor->flags & ALLOY_PLUGIN_DECLARES_OUTPUTS)) declare_template_outputs();
   }
 
@@ -102,16 +113,22 @@ class MergeJob : public JobServices {
     }
     check_not_cancelled();
     registry_.check_intact();
-    copy_side_files();
-    writer_->finish();
-
     JobSummary summary;
-    summary.output_dir = writer_->target();
-    summary.tensors = writer_->names().size();
+    if (folder_) {
+      copy_side_files();
+      folder_->writer().finish();
+      summary.output_dir = folder_->writer().target();
+    }
+    summary.tensors = output_->names().size();
     summary.bytes_read = input_bytes_;
     summary.bytes_written = output_bytes_;
     summary.seconds = elapsed();
     return summary;
+  }
+
+  // The outputs of a job without an output folder (run_nested_job), after run().
+  std::vector<std::pair<std::string, Tensor>> take_outputs() {
+    return static_cast<MemoryOutput&>(*output_).take();
   }
 
   // --- JobServices ---
@@ -141,19 +158,18 @@ class MergeJob : public JobServices {
   }
   bool cancelled() const override { return options_.cancel && options_.cancel->load(); }
   void declare_output(const std::string& name, DType dtype, const Shape& shape) override {
-    if (options_.output_dir.empty()) fail(ALLOY_ERR_INTERNAL, "job has no output");
-    writer_->declare(name, is_float(dtype) ? config_.out_dtype.value_or(dtype) : dtype, shape);
+    output_->declare(name, is_float(dtype) ? config_.out_dtype.value_or(dtype) : dtype, shape);
   }
-  const std::vector<std::string>& output_names() const override { return writer_->names(); }
+  const std::vector<std::string>& output_names() const override { return output_->names(); }
   void put_output(const std::string& name, const Tensor& tensor) override {
-    if (!writer_->declared(name)) {
+    if (!output_->declared(name)) {
       fail(ALLOY_ERR_NOT_FOUND, "output '{}' was not declared", name);
     }
-    if (writer_->declared_shape(name) != tensor.shape()) {
+    if (output_->declared_shape(name) != tensor.shape()) {
       fail(ALLOY_ERR_SHAPE, "output '{}' was declared with shape {} but put with shape {}", name,
-           shape_string(writer_->declared_shape(name)), shape_string(tensor.shape()));
+           shape_string(output_->declared_shape(name)), shape_string(tensor.shape()));
     }
-    const DType want = writer_->declared_dtype(name);
+    const DType want = output_->declared_dtype(name);
     if (tensor.dtype() != want && !(is_float(want) && is_float(tensor.dtype()))) {
       fail(ALLOY_ERR_DTYPE, "output '{}' is {} but was put as {}", name, dtype_name(want),
            dtype_name(tensor.dtype()));
@@ -168,13 +184,7 @@ class MergeJob : public JobServices {
       stored = provider_->allocate(want, tensor.shape());
       provider_->copy(stored, tensor);
     }
-    if (stored.device().device_type == kDLCPU) {
-      writer_->write(name, stored.data(), stored.nbytes());
-    } else {
-      std::vector<char> host(stored.nbytes());
-      provider_->download(stored, host.data(), host.size());
-      writer_->write(name, host.data(), host.size());
-    }
+    output_->write(name, stored, *provider_);
     output_bytes_ += stored.nbytes();
     // Stop at the first output computed from a file cut short (finish() would refuse anyway).
     registry_.check_intact();
@@ -200,12 +210,11 @@ class MergeJob : public JobServices {
     return workspace_->collect_features(model, task, exemplars, layers);
   }
   void set_output_metadata(const std::string& key, const std::string& value) override {
-    if (options_.output_dir.empty()) fail(ALLOY_ERR_INTERNAL, "job has no output");
     if (key.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "an empty metadata key");
     if (host_metadata_keys().count(key)) {
       fail(ALLOY_ERR_INVALID_ARGUMENT, "metadata key '{}' is the host's own", key);
     }
-    writer_->set_metadata(key, value);
+    output_->set_metadata(key, value);
   }
   std::vector<double> train_model(int32_t model, const std::vector<std::string>& tensors,
                                   const TensorTrainOptions& options) override {
@@ -221,6 +230,11 @@ class MergeJob : public JobServices {
     phase_ = previous;
     return losses;
   }
+  int64_t task_inputs(int32_t task, const std::optional<Split>& split) const override {
+    return workspace_->task_inputs(task, split);
+  }
+  int32_t run_strategy(const std::string& strategy, const std::string& parameters,
+                       const std::vector<int32_t>& models) override;
 
  private:
   // merge() may run on several threads that read the registry; it must not grow meanwhile.
@@ -291,7 +305,7 @@ class MergeJob : public JobServices {
   }
 
   void merge_tensors(void* state) {
-    const std::vector<std::string>& names = writer_->names();
+    const std::vector<std::string>& names = output_->names();
     const bool thread_safe = plugin_.descriptor->flags & ALLOY_PLUGIN_THREAD_SAFE;
     const int cores = std::max(1u, std::thread::hardware_concurrency());
     const int wanted = options_.threads > 0 ? options_.threads : cores;
@@ -414,7 +428,7 @@ class MergeJob : public JobServices {
                          entry.path().string(), fs::canonical(entry.path(), ec).string()));
         continue;
       }
-      writer_->add_side_file(entry.path().string());
+      folder_->writer().add_side_file(entry.path().string());
     }
   }
 
@@ -446,8 +460,10 @@ class MergeJob : public JobServices {
   std::vector<const ModelConfig*> model_configs_;
   int32_t base_ = ALLOY_GLOBAL;
   std::unique_ptr<ResolvedParams> params_;
-  std::unique_ptr<Provider> provider_;
-  std::unique_ptr<SafetensorsWriter> writer_;
+  std::unique_ptr<Provider> owned_provider_;
+  Provider* provider_ = nullptr;  // owned_provider_, or the outer job's
+  std::unique_ptr<JobOutput> output_;
+  FolderOutput* folder_ = nullptr;  // output_ when it is a folder
   std::vector<uint64_t> input_bytes_of_;
   uint64_t input_bytes_ = 0;
   std::atomic<uint64_t> output_bytes_{0};
@@ -461,12 +477,88 @@ class MergeJob : public JobServices {
   uint64_t bytes_done_ = 0;
 };
 
+int32_t MergeJob::run_strategy(const std::string& strategy, const std::string& parameters,
+                               const std::vector<int32_t>& models) {
+  changing_registry("strategy_run");
+  if (!options_.catalog) {
+    fail(ALLOY_ERR_UNSUPPORTED, "strategy '{}' cannot run '{}': this host loaded no strategies",
+         plugin_.id, strategy);
+  }
+  const LoadedPlugin* inner = options_.catalog->find(strategy);
+  if (!inner) {
+    std::string known;
+    for (const LoadedPlugin& p : options_.catalog->plugins()) {
+      known += (known.empty() ? "" : ", ") + p.id;
+    }
+    fail(ALLOY_ERR_NOT_FOUND, "strategy '{}' asked to run strategy '{}', which is not loaded (loaded: {})",
+         plugin_.id, strategy, known);
+  }
+  std::vector<std::string> running = options_.outer_strategies;
+  running.push_back(plugin_.id);
+  if (std::find(running.begin(), running.end(), strategy) != running.end()) {
+    std::string chain;
+    for (const std::string& id : running) chain += id + " -> ";
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "strategy '{}' is already running ({}{}): a strategy may not run itself",
+         strategy, chain, strategy);
+  }
+  // The inner job: the same base model and data, the chosen fine-tuned models with their tasks,
+  // the given parameters; float outputs in F32, for the strategy that builds on them.
+  MergeConfig inner_config;
+  inner_config.source = fmt::format("{} (strategy '{}' run by '{}')", config_.source, strategy, plugin_.id);
+  inner_config.merge_method = strategy;
+  inner_config.base_model = config_.base_model;
+  inner_config.data = config_.data;
+  inner_config.dtype = DType::F32;
+  inner_config.parameters = parse_parameters(parameters, inner_config.source);
+  std::vector<int32_t> chosen = models;
+  if (chosen.empty()) {
+    for (int32_t m = 0; m < static_cast<int32_t>(model_configs_.size()); ++m) {
+      if (model_configs_[static_cast<std::size_t>(m)]) chosen.push_back(m);
+    }
+  }
+  for (const int32_t m : chosen) {
+    if (m < 0 || m >= static_cast<int32_t>(model_configs_.size()) || !model_configs_[static_cast<std::size_t>(m)]) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "strategy_run: model {} is not a fine-tuned model of the job (indices of its input models other than the base)", m);
+    }
+    inner_config.models.push_back(*model_configs_[static_cast<std::size_t>(m)]);
+  }
+  JobOptions inner_options;
+  inner_options.threads = options_.threads;
+  inner_options.cancel = options_.cancel;
+  inner_options.catalog = options_.catalog;
+  inner_options.provider = provider_;
+  inner_options.outer_strategies = running;
+  inner_options.on_plugin_call = options_.on_plugin_call;
+  inner_options.on_log = [this](int32_t level, const std::string& message) { log(level, message); };
+  const auto started = Clock::now();
+  std::vector<std::pair<std::string, Tensor>> outputs = run_nested_job(inner_config, *inner, inner_options);
+  // The inner job's worker threads set this thread's op threads for their own share.
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  provider_->set_op_threads(options_.threads > 0 ? options_.threads : cores);
+  const int32_t index = workspace_->create_model(fmt::format("output of strategy '{}'", strategy));
+  for (const auto& [name, tensor] : outputs) workspace_->put(index, name, tensor);
+  info(fmt::format("ran strategy '{}' ({}) on {} models: {} tensors in {:.2f}s", strategy, parameters.empty() ? "its defaults" : parameters, chosen.size(), outputs.size(), std::chrono::duration<double>(Clock::now() - started).count()));
+  return index;
+}
+
 }  // namespace
 
 JobSummary run_merge_job(const MergeConfig& config, const LoadedPlugin& plugin,
                          const JobOptions& options) {
+  if (options.output_dir.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "a merge needs an output folder");
   MergeJob job(config, plugin, options);
   return job.run();
+}
+
+std::vector<std::pair<std::string, Tensor>> run_nested_job(const MergeConfig& config,
+                                                           const LoadedPlugin& plugin,
+                                                           const JobOptions& options) {
+  if (!options.provider || !options.output_dir.empty()) {
+    fail(ALLOY_ERR_INTERNAL, "a nested job runs on its outer job's provider, into memory");
+  }
+  MergeJob job(config, plugin, options);
+  job.run();
+  return job.take_outputs();
 }
 
 }  // namespace alloy

@@ -8,7 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "compute/provider.hpp"
 #include "merge/config.hpp"
 #include "plugin/plugin_catalog.hpp"
 
@@ -36,6 +39,13 @@ struct JobOptions {
   // Called on the calling thread just before each call into the strategy ("preparing",
   // "merging tensor 'x'", "running", "finishing"), so a crash can be blamed on what it did.
   std::function<void(const std::string& activity)> on_plugin_call;
+  // The loaded strategies the job's strategy may run inside it (alloy_host.strategy_run); null:
+  // none.
+  const PluginCatalog* catalog = nullptr;
+  // A job run by another job's strategy: the outer job's provider (device is then ignored) and
+  // the ids of the strategies running around it, outermost first (a strategy may not run itself).
+  Provider* provider = nullptr;
+  std::vector<std::string> outer_strategies;
 };
 
 struct JobSummary {
@@ -50,6 +60,12 @@ struct JobSummary {
 // then leaves nothing at options.output_dir.
 JobSummary run_merge_job(const MergeConfig& config, const LoadedPlugin& plugin,
                          const JobOptions& options);
+
+// Runs `plugin` over `config` inside another job (options.provider set, options.output_dir
+// empty): the outputs stay in memory on that provider, returned in declaration order.
+std::vector<std::pair<std::string, Tensor>> run_nested_job(const MergeConfig& config,
+                                                           const LoadedPlugin& plugin,
+                                                           const JobOptions& options);
 
 const char* status_name(alloy_status status);
 

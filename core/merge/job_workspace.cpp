@@ -8,6 +8,8 @@
 #include "model/heads.hpp"
 #include "model/layer_inputs.hpp"
 #include "model/preprocessing.hpp"
+#include "model/twin_router.hpp"
+#include "model/twin_router_training.hpp"
 #include "model/vit.hpp"
 
 namespace alloy {
@@ -155,7 +157,8 @@ std::vector<double> JobWorkspace::train_model(int32_t model,
     fail(ALLOY_ERR_UNSUPPORTED, "{}: training needs images, but the job's data is a {}", source_,
          d.description());
   }
-  if (d.heads().empty()) {
+  const bool routing = options.objective == Objective::task_id;
+  if (d.heads().empty() && !routing) {
     fail(ALLOY_ERR_UNSUPPORTED,
          "{}: training needs each task's head: add 'heads: FILE' to the data section "
          "(docs/config.md)",
@@ -179,19 +182,35 @@ std::vector<double> JobWorkspace::train_model(int32_t model,
   VitModel vit =
       VitModel::from_models(load_vit_config(dir + "/config.json"), target, fallback, provider_);
   const Preprocessing preprocessing = load_preprocessing(dir, vit.config().num_channels);
-  const std::vector<Head> heads = load_heads(d.heads(), provider_);
   std::vector<int32_t> chosen = options.tasks;
   if (chosen.empty()) {
     for (int32_t t = 0; t < d.task_count(); ++t) chosen.push_back(t);
   }
-  std::vector<TrainingTask> tasks;
-  for (const int32_t t : chosen) {
-    tasks.push_back({&find_head(heads, d.task_name(t), d.heads()), &d.images(t, options.split)});
+  std::vector<double> losses;
+  std::vector<std::string> updated = tensors;
+  std::string outcome;
+  if (routing) {
+    std::vector<const LabelledImages*> inputs;
+    for (const int32_t t : chosen) inputs.push_back(&d.images(t, options.split));
+    const RouterTraining trained =
+        train_twin_router(vit, tensors, inputs, preprocessing, options, hooks);
+    losses = trained.losses;
+    // BatchNorm's running statistics moved with training: they go back with the parameters.
+    for (const std::string& leaf : twin_router_leaves()) {
+      if (is_twin_router_statistic(leaf)) updated.push_back(twin_router_param(leaf));
+    }
+    outcome = fmt::format("; the router picks the right task for {:.1f}% of those inputs",
+                          100 * trained.accuracy);
+  } else {
+    const std::vector<Head> heads = load_heads(d.heads(), provider_);
+    std::vector<TrainingTask> tasks;
+    for (const int32_t t : chosen) {
+      tasks.push_back({&find_head(heads, d.task_name(t), d.heads()), &d.images(t, options.split)});
+    }
+    losses = train_tensors(vit, tensors, tasks, preprocessing, options, hooks);
   }
-  const std::vector<double> losses =
-      train_tensors(vit, tensors, tasks, preprocessing, options, hooks);
   // The trained values replace the old ones; handles a strategy holds keep the old values.
-  for (const std::string& name : tensors) {
+  for (const std::string& name : updated) {
     Tensor trained = vit.params().at(name);
     const DType stored = target.find(name)->dtype;
     if (stored != DType::F32) {  // trained in F32, kept in the dtype the strategy chose
@@ -205,10 +224,15 @@ std::vector<double> JobWorkspace::train_model(int32_t model,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   info_(
       fmt::format("trained {} tensors of '{}' for {} steps on {} tasks in {:.1f}s: loss {:.4f} "
-                  "-> {:.4f}",
-                  tensors.size(), target.name(), options.steps, tasks.size(), seconds,
-                  losses.front(), losses.back()));
+                  "-> {:.4f}{}",
+                  tensors.size(), target.name(), options.steps, chosen.size(), seconds,
+                  losses.front(), losses.back(), outcome));
   return losses;
+}
+
+int64_t JobWorkspace::task_inputs(int32_t task, const std::optional<Split>& split) const {
+  if (!data_ || data_->supplied() || task < 0 || task >= data_->task_count()) return -1;
+  return data_->images(task, split).size();
 }
 
 int32_t JobWorkspace::supplied_features(int32_t task, const std::vector<std::string>& layers) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,8 @@ class JobWorkspace {
   // then replaces them in the model. Returns each step's loss.
   std::vector<double> train_model(int32_t model, const std::vector<std::string>& tensors,
                                   const TensorTrainOptions& options, const TrainingHooks& hooks);
+  // See alloy_host.task_inputs: -1 for a bad task or without images.
+  int64_t task_inputs(int32_t task, const std::optional<Split>& split) const;
 
  private:
   const JobData& data() const;

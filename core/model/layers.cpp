@@ -75,15 +75,14 @@ Tensor layer_norm_backward(Provider& p, const Tensor& dy, const LayerNormSaved& 
   return dx;
 }
 
-Tensor attention_forward(Provider& p, const Tensor& x, int64_t heads, const AttentionWeights& w,
+Tensor attention_context(Provider& p, const Tensor& queries, const Tensor& keys,
+                         const Tensor& values, int64_t batch, int64_t heads,
                          AttentionSaved* saved) {
-  const int64_t batch = x.shape()[0];
-  const int64_t tokens = x.shape()[1];
-  const int64_t width = x.shape()[2];
-  const Tensor x2 = x.reshaped({batch * tokens, width});
-  const Tensor q = split_heads(p, linear_forward(p, x2, *w.q_w, *w.q_b), batch, tokens, heads);
-  const Tensor k = split_heads(p, linear_forward(p, x2, *w.k_w, *w.k_b), batch, tokens, heads);
-  const Tensor v = split_heads(p, linear_forward(p, x2, *w.v_w, *w.v_b), batch, tokens, heads);
+  const int64_t tokens = queries.shape()[0] / batch;
+  const int64_t width = queries.shape()[1];
+  const Tensor q = split_heads(p, queries, batch, tokens, heads);
+  const Tensor k = split_heads(p, keys, batch, tokens, heads);
+  const Tensor v = split_heads(p, values, batch, tokens, heads);
   const double scale = 1.0 / std::sqrt(static_cast<double>(width / heads));
   Tensor scores = p.allocate(DType::F32, {batch * heads, tokens, tokens});
   p.gemm_batched(false, true, 1.0, q, k, 0.0, scores);
@@ -92,8 +91,27 @@ Tensor attention_forward(Provider& p, const Tensor& x, int64_t heads, const Atte
   Tensor context_heads = p.allocate(DType::F32, q.shape());
   p.gemm_batched(false, false, 1.0, probs, v, 0.0, context_heads);
   const Tensor context = merge_heads(p, context_heads, batch, heads);
+  if (saved) {
+    saved->q = q;
+    saved->k = k;
+    saved->v = v;
+    saved->probs = probs;
+    saved->context = context;
+  }
+  return context;
+}
+
+Tensor attention_forward(Provider& p, const Tensor& x, int64_t heads, const AttentionWeights& w,
+                         AttentionSaved* saved) {
+  const int64_t batch = x.shape()[0];
+  const int64_t tokens = x.shape()[1];
+  const int64_t width = x.shape()[2];
+  const Tensor x2 = x.reshaped({batch * tokens, width});
+  const Tensor context = attention_context(
+      p, linear_forward(p, x2, *w.q_w, *w.q_b), linear_forward(p, x2, *w.k_w, *w.k_b),
+      linear_forward(p, x2, *w.v_w, *w.v_b), batch, heads, saved);
   Tensor y = linear_forward(p, context, *w.o_w, *w.o_b);
-  if (saved) *saved = {x2, q, k, v, probs, context};
+  if (saved) saved->x = x2;
   return y.reshaped({batch, tokens, width});
 }
 

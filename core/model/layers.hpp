@@ -42,6 +42,10 @@ struct AttentionSaved {
 };
 Tensor attention_forward(Provider& p, const Tensor& x, int64_t heads, const AttentionWeights& w,
                          AttentionSaved* saved);
+// The attention itself, between the projections: queries, keys and values [B*T, D] -> the
+// context [B*T, D] the output projection takes. Fills saved's q, k, v, probs and context.
+Tensor attention_context(Provider& p, const Tensor& queries, const Tensor& keys,
+                         const Tensor& values, int64_t batch, int64_t heads, AttentionSaved* saved);
 Tensor attention_backward(Provider& p, const Tensor& dy, int64_t heads, const AttentionWeights& w,
                           const AttentionSaved& saved, const AttentionGrads& g);
 

@@ -8,6 +8,7 @@
 
 #include "data/seeded_random.hpp"
 #include "error.hpp"
+#include "model/task_cursor.hpp"
 #include "model/training.hpp"
 #include "model/vit.hpp"
 
@@ -16,7 +17,19 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-void check_options(const TensorTrainOptions& o, const std::vector<TrainingTask>& tasks) {
+void check_tasks(const std::vector<TrainingTask>& tasks) {
+  if (tasks.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "training needs at least one task");
+  for (const TrainingTask& task : tasks) {
+    if (!task.head || !task.data || task.data->size() == 0) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "task '{}' has no inputs to train on",
+           task.head ? task.head->task : "?");
+    }
+  }
+}
+
+}  // namespace
+
+void check_train_options(const TensorTrainOptions& o) {
   if (o.steps < 1 || o.batch_per_task < 1) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "training needs steps >= 1 and a batch >= 1 (got {} and {})",
          o.steps, o.batch_per_task);
@@ -28,49 +41,29 @@ void check_options(const TensorTrainOptions& o, const std::vector<TrainingTask>&
          "eps {}, weight_decay {})",
          o.adam.lr, o.adam.beta1, o.adam.beta2, o.adam.eps, o.adam.weight_decay);
   }
-  if (tasks.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "training needs at least one task");
-  for (const TrainingTask& task : tasks) {
-    if (!task.head || !task.data || task.data->size() == 0) {
-      fail(ALLOY_ERR_INVALID_ARGUMENT, "task '{}' has no inputs to train on",
-           task.head ? task.head->task : "?");
-    }
-  }
 }
 
-// Each task's inputs in a seeded order, reshuffled whenever it has been gone through (an
-// endless data loader with shuffling, as the papers' code iterates it).
-class TaskCursor {
- public:
-  TaskCursor(int64_t size, uint64_t seed) : size_(size), seed_(seed) { reshuffle(); }
-  std::vector<int64_t> next(int64_t count) {
-    std::vector<int64_t> batch;
-    while (static_cast<int64_t>(batch.size()) < count) {
-      if (at_ == size_) reshuffle();
-      batch.push_back(order_[static_cast<std::size_t>(at_++)]);
-    }
-    return batch;
+double scheduled_lr(const TensorTrainOptions& options, int64_t step) {
+  const double progress = static_cast<double>(step) / static_cast<double>(options.steps);
+  switch (options.schedule) {
+    case Schedule::cosine:
+      return options.adam.lr * 0.5 * (1 + std::cos(kPi * progress));
+    case Schedule::linear:
+      return options.adam.lr * (1 - progress);
+    default:
+      return options.adam.lr;
   }
-
- private:
-  void reshuffle() {
-    std::mt19937_64 rng(mix_seed(seed_, pass_++));
-    order_ = shuffled_indices(size_, rng);
-    at_ = 0;
-  }
-  int64_t size_;
-  uint64_t seed_;
-  uint64_t pass_ = 0;
-  std::vector<int64_t> order_;
-  int64_t at_ = 0;
-};
-
-}  // namespace
+}
 
 std::vector<double> train_tensors(VitModel& model, const std::vector<std::string>& tensors,
                                   const std::vector<TrainingTask>& tasks,
                                   const Preprocessing& preprocessing,
                                   const TensorTrainOptions& options, const TrainingHooks& hooks) {
-  check_options(options, tasks);
+  check_train_options(options);
+  check_tasks(tasks);
+  if (options.objective == Objective::task_id) {
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "the task_id objective trains a router: train_twin_router");
+  }
   Provider& p = model.provider();
   if (tensors.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "no tensors to train");
   TensorMap grads, m, v;
@@ -117,10 +110,7 @@ std::vector<double> train_tensors(VitModel& model, const std::vector<std::string
       model.backward(head_backward(p, dlogits, *tasks[t].head, head_saved), *saved, grads);
     }
     adam.step = step + 1;
-    adam.lr = options.cosine ? options.adam.lr * 0.5 *
-                                   (1 + std::cos(kPi * static_cast<double>(step) /
-                                                 static_cast<double>(options.steps)))
-                             : options.adam.lr;
+    adam.lr = scheduled_lr(options, step);
     for (auto& [name, g] : grads) {
       p.adam(model.params().at(name), g, m.at(name), v.at(name), adam);
     }

@@ -13,17 +13,19 @@
 #include "error.hpp"
 #include "io/file_io.hpp"
 #include "io/safetensors_writer.hpp"
+#include "model/twin_forward.hpp"
+#include "model/twin_router.hpp"
 #include "tensor/registry.hpp"
 
 namespace alloy {
 namespace {
 
-const std::string kClass = "vision_model.embeddings.class_embedding";
-const std::string kPatch = "vision_model.embeddings.patch_embedding.weight";
-const std::string kPosition = "vision_model.embeddings.position_embedding.weight";
-const std::string kPreNorm = "vision_model.pre_layrnorm.";  // sic: Hugging Face's spelling
-const std::string kPostNorm = "vision_model.post_layernorm.";
-const std::string kProjection = "visual_projection.weight";
+const std::string& kClass = kVitClassEmbedding;
+const std::string& kPatch = kVitPatchEmbedding;
+const std::string& kPosition = kVitPositionEmbedding;
+const std::string& kPreNorm = kVitPreNorm;
+const std::string& kPostNorm = kVitPostNorm;
+const std::string& kProjection = kVitProjection;
 
 }  // namespace
 
@@ -170,7 +172,8 @@ struct VitModel::Saved {
   Tensor pooled;  // [B, D], input of the projection
 };
 
-VitModel::VitModel(const VitConfig& config, Provider& provider, const ExpertLayout& experts)
+VitModel::VitModel(const VitConfig& config, Provider& provider, const ExpertLayout& experts,
+                   const TwinRouterShape& twin_router)
     : config_(config), provider_(provider), experts_(experts) {
   validate_vit_config(config_, "model config");
   if (!experts_.empty() && static_cast<int64_t>(experts_.size()) != config.num_hidden_layers) {
@@ -204,6 +207,28 @@ VitModel::VitModel(const VitConfig& config, Provider& provider, const ExpertLayo
   add_param(kPostNorm + "weight", {d});
   add_param(kPostNorm + "bias", {d});
   add_param(kProjection, {config.projection_dim, d});
+  if (twin_router.experts > 0) {
+    if (upscaled()) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "a model is either WEMoE-upscaled or Twin-Merging, not both");
+    }
+    const int64_t h = twin_router.width;
+    for (const std::string& leaf : twin_router_leaves()) {
+      const Shape shape = leaf == "0.weight"   ? Shape{h, d}
+                          : leaf == "4.weight" ? Shape{h, h}
+                          : leaf == "8.weight" ? Shape{twin_router.experts, h}
+                          : leaf == "8.bias"   ? Shape{twin_router.experts}
+                                               : Shape{h};
+      add_param(twin_router_param(leaf), shape);
+    }
+  }
+}
+
+void VitModel::set_fixed_gates(const Tensor& gates) {
+  if (gates.defined() && (!twin_.active() || gates.shape() != Shape{twin_.experts})) {
+    fail(ALLOY_ERR_SHAPE, "fixed gates {} for a model with {} Twin-Merging experts",
+         shape_string(gates.shape()), twin_.experts);
+  }
+  fixed_gates_ = gates.defined() ? provider_.to_device(gates) : Tensor();
 }
 
 void VitModel::add_param(const std::string& name, const Shape& shape) {
@@ -390,7 +415,8 @@ VitModel VitModel::load(const std::string& dir, Provider& provider) {
 
 VitModel VitModel::from_models(const VitConfig& config, const Model& primary, const Model* fallback,
                                Provider& provider) {
-  VitModel model(config, provider, detect_expert_layout(config, primary));
+  const TwinRouterShape twin_router = detect_twin_router(primary, config.hidden_size);
+  VitModel model(config, provider, detect_expert_layout(config, primary), twin_router);
   for (const std::string& name : model.names_) {
     const Model* source = primary.find(name) || !fallback ? &primary : fallback;
     const TensorEntry* entry = source->find(name);
@@ -408,11 +434,26 @@ VitModel VitModel::from_models(const VitConfig& config, const Model& primary, co
     provider.copy(param, stored);
     source->release(name);
   }
+  if (twin_router.experts > 0) {
+    // The shared parameters with exclusive knowledge, and which of them are linear weights.
+    std::map<std::string, Shape> shapes;
+    std::map<std::string, bool> linear;
+    for (const std::string& name : model.names_) {
+      if (name.compare(0, 5, "twin.") == 0) continue;
+      const Shape& shape = model.param(name).shape();
+      shapes.emplace(name, shape);
+      linear[name] = shape.size() >= 2 && name != kPosition;
+    }
+    model.twin_ = load_twin_parts(primary, shapes, linear, twin_router.experts, provider);
+  }
   return model;
 }
 
 void VitModel::save(const std::string& dir, bool overwrite,
                     const std::map<std::string, std::string>& extra_files) const {
+  if (twin_.active()) {
+    fail(ALLOY_ERR_UNSUPPORTED, "a Twin-Merging model is written by its strategy, not saved");
+  }
   WriterOptions options;
   options.overwrite = overwrite;
   options.metadata = {{"format", "pt"}};
@@ -442,6 +483,14 @@ Tensor VitModel::forward(const Tensor& images, std::shared_ptr<Saved>* saved_out
       images.shape()[2] != c.image_size || images.shape()[3] != c.image_size) {
     fail(ALLOY_ERR_SHAPE, "images of shape {} do not fit the model: [B, {}, {}, {}] expected",
          shape_string(images.shape()), c.num_channels, c.image_size, c.image_size);
+  }
+  if (twin_.active()) {
+    if (saved_out) {
+      fail(ALLOY_ERR_UNSUPPORTED,
+           "a Twin-Merging model runs for inference only: its layers' inputs and gradients are "
+           "not kept (only its router trains, on the shared model's features)");
+    }
+    return twin_forward(*this, twin_, images, fixed_gates_);
   }
   const int64_t b = images.shape()[0];
   const int64_t d = c.hidden_size;

@@ -14,12 +14,23 @@
 #include "compute/provider.hpp"
 #include "model/layers.hpp"
 #include "model/moe_mlp.hpp"
+#include "model/twin_parts.hpp"
 #include "model/vit_config.hpp"
 #include "tensor/registry.hpp"
 
 namespace alloy {
 
 using TensorMap = std::map<std::string, Tensor>;
+
+// Hugging Face names of the parameters outside the encoder layers (the LayerNorms' are prefixes
+// of "weight" and "bias").
+inline const std::string kVitClassEmbedding = "vision_model.embeddings.class_embedding";
+inline const std::string kVitPatchEmbedding = "vision_model.embeddings.patch_embedding.weight";
+inline const std::string kVitPositionEmbedding =
+    "vision_model.embeddings.position_embedding.weight";
+inline const std::string kVitPreNorm = "vision_model.pre_layrnorm.";  // sic: Hugging Face's
+inline const std::string kVitPostNorm = "vision_model.post_layernorm.";
+inline const std::string kVitProjection = "visual_projection.weight";
 
 // Which MLPs of a model are upscaled into WEMoE modules (docs/model.md, "Upscaled models"):
 // the MLP's own tensors are the base of dynamic linear layers, `experts` task vectors are the
@@ -38,13 +49,15 @@ std::string expert_layout_json(const ExpertLayout& layout);
 
 class VitModel {
  public:
-  // Parameters allocated on `provider` (zero-filled); see init_random() and load().
-  VitModel(const VitConfig& config, Provider& provider, const ExpertLayout& experts = {});
+  // Parameters allocated on `provider` (zero-filled); see init_random() and load(). A Twin-Merging
+  // router adds its parameters ("twin.router.*").
+  VitModel(const VitConfig& config, Provider& provider, const ExpertLayout& experts = {},
+           const TwinRouterShape& twin_router = {});
 
   // Reads DIR/config.json and DIR's safetensors (sharded or not). Every parameter must be there
   // with its shape (any float dtype, converted to F32); other tensors are ignored. Upscaled MLPs
-  // are recognised by their tensor names (detect_expert_layout). Throws naming the file and
-  // tensor.
+  // and Twin-Merging models are recognised by their tensor names (detect_expert_layout,
+  // twin_parts.hpp). Throws naming the file and tensor.
   static VitModel load(const std::string& dir, Provider& provider);
   // The parameters from registry models: each from `primary`, or when `primary` lacks it, from
   // `fallback` (may be null). Throws naming the model and tensor missing or misshapen.
@@ -60,6 +73,11 @@ class VitModel {
   const VitConfig& config() const { return config_; }
   const ExpertLayout& experts() const { return experts_; }
   bool upscaled() const;
+  // A Twin-Merging model (twin_forward.hpp) runs for inference only: forward() without `saved`.
+  const TwinParts& twin() const { return twin_; }
+  // Twin-Merging: mix the experts with these weights [experts] for every input instead of the
+  // router's (e.g. one-hot: the oracle route of an input's own task); undefined: the router.
+  void set_fixed_gates(const Tensor& gates);
   // How dynamic modules run: one mixture of gates per batch while training (FusionBench's
   // batch_reduce; inference is per sample), and how dynamic linear layers mix.
   void set_shared_gates(bool shared) { shared_gates_ = shared; }
@@ -108,6 +126,8 @@ class VitModel {
   Provider& provider_;
   ExpertLayout experts_;
   std::vector<StackedExperts> stacked_;
+  TwinParts twin_;
+  Tensor fixed_gates_;
   bool shared_gates_ = false;
   MixMode mix_mode_ = MixMode::automatic;
   std::vector<std::string> names_;

@@ -5,8 +5,10 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <variant>
 
+#include "compute/truncated_svd.hpp"
 #include "error.hpp"
 #include "plugin/job_services.hpp"
 
@@ -438,6 +440,9 @@ TensorTrainOptions train_options_arg(const alloy_train_options* o) {
     case ALLOY_OBJECTIVE_CROSS_ENTROPY:
       t.objective = Objective::cross_entropy;
       break;
+    case ALLOY_OBJECTIVE_TASK_ID:
+      t.objective = Objective::task_id;
+      break;
     default:
       fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown objective {} (ALLOY_OBJECTIVE_*)",
            options.objective);
@@ -450,8 +455,18 @@ TensorTrainOptions train_options_arg(const alloy_train_options* o) {
     }
     t.split = split;
   }
-  if (options.schedule != ALLOY_SCHEDULE_CONSTANT && options.schedule != ALLOY_SCHEDULE_COSINE) {
-    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown schedule {} (ALLOY_SCHEDULE_*)", options.schedule);
+  switch (options.schedule) {
+    case ALLOY_SCHEDULE_CONSTANT:
+      t.schedule = Schedule::constant;
+      break;
+    case ALLOY_SCHEDULE_COSINE:
+      t.schedule = Schedule::cosine;
+      break;
+    case ALLOY_SCHEDULE_LINEAR:
+      t.schedule = Schedule::linear;
+      break;
+    default:
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown schedule {} (ALLOY_SCHEDULE_*)", options.schedule);
   }
   if (options.flags & ~ALLOY_TRAIN_SHARED_GATES) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown training flags {:#x}", options.flags);
@@ -459,7 +474,6 @@ TensorTrainOptions train_options_arg(const alloy_train_options* o) {
   t.steps = options.steps;
   t.batch_per_task = options.batch_per_task;
   t.adam = AdamStep{options.lr, options.beta1, options.beta2, options.eps, options.weight_decay, 1};
-  t.cosine = options.schedule == ALLOY_SCHEDULE_COSINE;
   t.shared_gates = options.flags & ALLOY_TRAIN_SHARED_GATES;
   t.seed = options.seed;
   if (options.task_count < 0 || (options.task_count > 0 && !options.tasks)) {
@@ -486,6 +500,45 @@ alloy_status host_model_train(alloy_context* ctx, int32_t model, const char* con
     const TensorTrainOptions parsed = train_options_arg(options);
     const std::vector<double> history = ctx->job->train_model(model, names, parsed);
     if (losses) std::copy(history.begin(), history.end(), losses);
+  });
+}
+
+// --- 1.4: truncated SVD, split sizes, strategies running strategies ---
+
+alloy_status host_svd(alloy_context* ctx, const alloy_tensor* a, int64_t k, int32_t method,
+                      alloy_tensor* u, alloy_tensor* s, alloy_tensor* v) {
+  return guarded(ctx, [&] {
+    truncated_svd(ctx->job->provider(), static_cast<SvdMethod>(method), in(a, "a"), k, out(u, "u"),
+                  out(s, "s"), out(v, "v"));
+  });
+}
+
+int64_t host_task_inputs(alloy_context* ctx, int32_t task, const char* split) {
+  if (!ctx || !ctx->job) return -1;
+  std::optional<Split> chosen;
+  if (split) {
+    Split parsed;
+    if (!parse_split(split, &parsed)) return -1;
+    chosen = parsed;
+  }
+  try {
+    return ctx->job->task_inputs(task, chosen);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+alloy_status host_strategy_run(alloy_context* ctx, const char* strategy, const char* parameters,
+                               const int32_t* models, int32_t model_count, int32_t* out_model) {
+  return guarded(ctx, [&] {
+    if (!strategy) fail(ALLOY_ERR_INVALID_ARGUMENT, "strategy id is null");
+    if (model_count < 0 || (model_count > 0 && !models)) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "bad model list: {} indices at {}", model_count,
+           static_cast<const void*>(models));
+    }
+    int32_t& out_index = non_null(out_model, "out_model");
+    out_index = ctx->job->run_strategy(strategy, parameters ? parameters : "",
+                                       std::vector<int32_t>(models, models + model_count));
   });
 }
 
@@ -545,6 +598,9 @@ alloy_host make_table() {
   h.fill_random = host_fill_random;
   h.output_metadata = host_output_metadata;
   h.model_train = host_model_train;
+  h.svd = host_svd;
+  h.task_inputs = host_task_inputs;
+  h.strategy_run = host_strategy_run;
   return h;
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,13 @@ class JobServices {
   virtual void set_output_metadata(const std::string& key, const std::string& value) = 0;
   virtual std::vector<double> train_model(int32_t model, const std::vector<std::string>& tensors,
                                           const TensorTrainOptions& options) = 0;
+
+  // ABI 1.4 (see alloy.h). task_inputs is -1 when the task, split or images are missing;
+  // run_strategy changes the registry (ALLOY_ERR_UNSUPPORTED from merge()) and returns the index
+  // of the derived model holding the strategy's output.
+  virtual int64_t task_inputs(int32_t task, const std::optional<Split>& split) const = 0;
+  virtual int32_t run_strategy(const std::string& strategy, const std::string& parameters,
+                               const std::vector<int32_t>& models) = 0;
 };
 
 }  // namespace alloy

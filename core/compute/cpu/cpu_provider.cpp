@@ -307,4 +307,9 @@ void CpuProvider::sym_eig(const Tensor& a, int64_t k, bool largest, Tensor& valu
   cpu::sym_eig(a, k, largest, values, vectors);
 }
 
+void CpuProvider::svd(const Tensor& a, int64_t k, Tensor& u, Tensor& s, Tensor& v) {
+  checks_.svd(a, k, u, s, v);
+  cpu::svd(a, k, u, s, v);
+}
+
 }  // namespace alloy

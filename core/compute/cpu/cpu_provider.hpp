@@ -68,6 +68,7 @@ class CpuProvider final : public Provider {
   void patchify(Tensor& patches, const Tensor& images, int64_t patch) override;
   void fill_random(Tensor& dst, Distribution dist, double a, double b, uint64_t seed) override;
   void sym_eig(const Tensor& a, int64_t k, bool largest, Tensor& values, Tensor& vectors) override;
+  void svd(const Tensor& a, int64_t k, Tensor& u, Tensor& s, Tensor& v) override;
 
  private:
   OpChecks checks_{cpu_device()};

@@ -1,4 +1,4 @@
-// The CUDA provider: tensors in device memory, ops on cuBLAS (gemm), cuSOLVER (sym_eig) and
+// The CUDA provider: tensors in device memory, ops on cuBLAS (gemm), cuSOLVER (sym_eig, svd) and
 // kernels of its own, with the CPU provider's semantics and argument rules (OpChecks,
 // NnChecks: the same checks, so the same errors). F32 compute; copy() converts F16/BF16 on the
 // device. Built into its own module (liballoy_cuda.so), loaded at run time by
@@ -75,6 +75,7 @@ class CudaProvider final : public Provider {
   void patchify(Tensor& patches, const Tensor& images, int64_t patch) override;
   void fill_random(Tensor& dst, Distribution dist, double a, double b, uint64_t seed) override;
   void sym_eig(const Tensor& a, int64_t k, bool largest, Tensor& values, Tensor& vectors) override;
+  void svd(const Tensor& a, int64_t k, Tensor& u, Tensor& s, Tensor& v) override;
 
  private:
   // Every op family's file uses these: the device current on the calling thread, the compute

@@ -239,6 +239,23 @@ __global__ void pick_eigenpairs_kernel(float* __restrict__ values, float* __rest
   }
 }
 
+// One thread per element of a row-major [rows, k] output taken from the first k columns of a
+// column-major solver matrix: column-major [rows, *] (ld rows) when `from_columns`, else the
+// transpose of column-major [*, rows] (ld `ld`), whose row j is output column j.
+__global__ void pick_singular_vectors_kernel(float* __restrict__ dst, const double* __restrict__ src,
+                                             int64_t rows, int64_t k, int64_t ld,
+                                             bool from_columns) {
+  ALLOY_GRID_STRIDE(e, static_cast<uint64_t>(rows * k)) {
+    const int64_t i = static_cast<int64_t>(e) / k;
+    const int64_t j = static_cast<int64_t>(e) % k;
+    dst[e] = static_cast<float>(from_columns ? src[i + j * rows] : src[j + i * ld]);
+  }
+}
+
+__global__ void narrow_kernel(float* __restrict__ dst, const double* __restrict__ src, int64_t n) {
+  ALLOY_GRID_STRIDE(i, static_cast<uint64_t>(n)) { dst[i] = static_cast<float>(src[i]); }
+}
+
 }  // namespace
 
 void gather(float* dst, const float* src, const int64_t* shape, const int64_t* strides, int rank,
@@ -387,6 +404,19 @@ void pick_eigenpairs(float* values, float* vectors, const double* w, const doubl
   pick_eigenpairs_kernel<<<grid_for(static_cast<uint64_t>(n * k)), kBlock, 0, stream>>>(
       values, vectors, w, z, n, k, largest);
   check_launch("sym_eig (eigenpairs)");
+}
+
+void pick_singular_triplets(float* left, float* values, float* right, const double* u,
+                            const double* s, const double* vt, int64_t rows, int64_t cols,
+                            int64_t k, cudaStream_t stream) {
+  pick_singular_vectors_kernel<<<grid_for(static_cast<uint64_t>(rows * k)), kBlock, 0, stream>>>(
+      left, u, rows, k, rows, true);
+  check_launch("svd (left vectors)");
+  pick_singular_vectors_kernel<<<grid_for(static_cast<uint64_t>(cols * k)), kBlock, 0, stream>>>(
+      right, vt, cols, k, cols, false);
+  check_launch("svd (right vectors)");
+  narrow_kernel<<<grid_for(static_cast<uint64_t>(k)), kBlock, 0, stream>>>(values, s, k);
+  check_launch("svd (values)");
 }
 
 }  // namespace alloy::cuda

@@ -1,5 +1,5 @@
 // Kernels that move elements between layouts (permute, broadcast, concat, split, patchify, and
-// sym_eig's matrices in and out of the solver) or sum them back (sum_to, the gradient of
+// sym_eig's and svd's matrices in and out of the solver) or sum them back (sum_to, the gradient of
 // broadcast). Launchers take raw device pointers, enqueue
 // on `stream` and return at once; the provider has checked the arguments (nn_checks.hpp):
 // F32, dense, non-empty, no output overlapping an input.
@@ -76,5 +76,13 @@ void widen_checked(double* dst, const float* src, uint64_t n, unsigned long long
 // vectors [n, k] row-major, column i the vector of values[i], in F32.
 void pick_eigenpairs(float* values, float* vectors, const double* w, const double* z, int64_t n,
                      int64_t k, bool largest, cudaStream_t stream);
+
+// An SVD solver's output for a column-major matrix [rows, cols], rows >= cols (u: column-major
+// [rows, cols]; s: cols values, descending; vt: column-major [cols, cols]) -> the first k
+// triplets in F32: left [rows, k] and right [cols, k] row-major (column j the j-th singular
+// vectors), values [k].
+void pick_singular_triplets(float* left, float* values, float* right, const double* u,
+                            const double* s, const double* vt, int64_t rows, int64_t cols,
+                            int64_t k, cudaStream_t stream);
 
 }  // namespace alloy::cuda

@@ -1,7 +1,7 @@
 /*
  * alloy.h - the stable C ABI between the alloy host and merge-strategy plugins.
  *
- * ABI 1.3 (1.0 plus the members marked "1.1" to "1.3" at the end of alloy_host). C99, no
+ * ABI 1.4 (1.0 plus the members marked "1.1" to "1.4" at the end of alloy_host). C99, no
  * dependencies beyond <stdint.h>, <stddef.h> and the pinned dlpack.h beside this file. A plugin is
  * a shared library that exports exactly one symbol, alloy_plugin_entry.
  *
@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define ALLOY_ABI_MAJOR 1
-#define ALLOY_ABI_MINOR 3
+#define ALLOY_ABI_MINOR 4
 
 /* True when a table whose struct_size is `size` holds `member` (a member added after 1.0). */
 #define ALLOY_HAS_MEMBER(table_ptr, type, member) \
@@ -228,10 +228,16 @@ typedef struct alloy_plugin {
  * term the mean over its batch of the task's head logits' ... */
 #define ALLOY_OBJECTIVE_ENTROPY 1       /* ... entropy of softmax: needs no labels */
 #define ALLOY_OBJECTIVE_CROSS_ENTROPY 2 /* ... cross-entropy against the labels */
+/* 1.4: cross-entropy of the logits of a Twin-Merging router (docs/model.md) against the index of
+ * the input's task in options->tasks: the router learns which task an input comes from. Needs no
+ * heads. */
+#define ALLOY_OBJECTIVE_TASK_ID 3
 
 /* Learning-rate schedules (alloy_train_options.schedule). */
 #define ALLOY_SCHEDULE_CONSTANT 0
 #define ALLOY_SCHEDULE_COSINE 1 /* lr * (1 + cos(pi * step / steps)) / 2, step counted from 0 */
+/* 1.4: lr * (1 - step / steps), step counted from 0 (the default of transformers' Trainer). */
+#define ALLOY_SCHEDULE_LINEAR 2
 
 /* Training flags (alloy_train_options.flags). */
 #define ALLOY_TRAIN_SHARED_GATES                                                             \
@@ -258,6 +264,18 @@ typedef struct alloy_train_options {
   const int32_t* tasks; /* the tasks trained on (task_count indices, borrowed); NULL: all */
   int32_t task_count;
 } alloy_train_options;
+
+/* ---------------------------------------------------------------------------------------- */
+/* 1.4: truncated SVD (alloy_host.svd)                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Every singular triplet in double precision (LAPACK dgesdd on the CPU, cuSOLVER gesvd on CUDA),
+ * the k largest kept. */
+#define ALLOY_SVD_EXACT 1
+/* Halko, Martinsson and Tropp's randomized range finder (k + 10 samples, 2 power iterations, a
+ * fixed seed: deterministic) and an exact SVD of the projected matrix: faster for large matrices
+ * and small k, with near-optimal error when the spectrum decays (bench/svd_bench measures it). */
+#define ALLOY_SVD_RANDOMIZED 2
 
 /* ---------------------------------------------------------------------------------------- */
 /* What the host offers                                                                      */
@@ -498,7 +516,11 @@ typedef struct alloy_host {
    * model and the task's head (the config's data.heads) and adds the objective's mean over the
    * batch to the step's loss; then one Adam step updates the trained tensors. On success the
    * trained tensors are replaced in the model (handles taken before keep the old values) and,
-   * when `losses` is not NULL, losses[i] is step i's loss (options->steps entries). The host
+   * when `losses` is not NULL, losses[i] is step i's loss (options->steps entries). 1.4: with
+   * ALLOY_OBJECTIVE_TASK_ID the model must hold a Twin-Merging router (docs/model.md): its inputs
+   * (the shared model's features of every input of the split) are computed once, the step runs
+   * the router alone, needs no heads, and the router's BatchNorm running statistics are replaced
+   * too. The host
    * reports progress and honours cancellation (ALLOY_ERR_CANCELLED). From begin() or run().
    * Errors: ALLOY_ERR_UNSUPPORTED when the job has no data, no heads or a model alloy cannot
    * run; ALLOY_ERR_NOT_FOUND for a tensor the model does not have; ALLOY_ERR_INVALID_ARGUMENT
@@ -506,6 +528,35 @@ typedef struct alloy_host {
   alloy_status (*model_train)(alloy_context* ctx, int32_t model, const char* const* tensors,
                               int32_t tensor_count, const alloy_train_options* options,
                               double* losses);
+
+  /* --- 1.4: truncated SVD, split sizes, strategies running strategies -----------------------
+   * Check ALLOY_HAS_MEMBER(host, alloy_host, strategy_run) first (or declare abi_minor 4). */
+
+  /* The k largest singular triplets of the f32 matrix a [m, n]: a ~ u diag(s) v^T with u f32
+   * [m, k] and v f32 [n, k] of orthonormal columns and s f32 [k], descending, >= 0 (the signs of
+   * a pair of columns of u and v are the solver's). 1 <= k <= min(m, n); u, s and v are writable
+   * and share no memory with a or each other. `method` is ALLOY_SVD_EXACT or
+   * ALLOY_SVD_RANDOMIZED. A non-finite entry is ALLOY_ERR_INVALID_ARGUMENT. */
+  alloy_status (*svd)(alloy_context* ctx, const alloy_tensor* a, int64_t k, int32_t method,
+                      alloy_tensor* u, alloy_tensor* s, alloy_tensor* v);
+
+  /* Number of inputs of `task`'s split `split` ("train", "validation", "test"; NULL: the
+   * config's data.split), e.g. to turn epochs into model_train steps. -1 for a bad task or split,
+   * or when the job's data holds no images (supplied features). */
+  int64_t (*task_inputs)(alloy_context* ctx, int32_t task, const char* split);
+
+  /* Runs the loaded strategy `strategy` (its id, e.g. "task_arithmetic"; borrowed) as a merge of
+   * the job's base model and the fine-tuned models `models` (`model_count` indices of input
+   * models, borrowed; NULL and 0: every fine-tuned model of the job), with `parameters` (text of
+   * a YAML mapping such as "{lambda: 0.3}", checked against that strategy's schema as a config's
+   * top-level parameters are; NULL or "": its defaults), on the job's device and data. Its
+   * output is a new derived model (ALLOY_ROLE_DERIVED), index in *out_model, holding every
+   * tensor the strategy put. From begin() or run(). Errors: ALLOY_ERR_NOT_FOUND for a strategy
+   * that is not loaded (the message lists those that are); ALLOY_ERR_INVALID_ARGUMENT for bad
+   * parameters, a model that is not a fine-tuned input, or a strategy already running in this
+   * job (no recursion); otherwise the inner strategy's own status and message. */
+  alloy_status (*strategy_run)(alloy_context* ctx, const char* strategy, const char* parameters,
+                               const int32_t* models, int32_t model_count, int32_t* out_model);
 } alloy_host;
 
 /* ---------------------------------------------------------------------------------------- */

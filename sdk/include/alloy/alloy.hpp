@@ -250,6 +250,40 @@ class Context {
     return losses;
   }
 
+  // ABI 1.4: the k largest singular triplets of a [m, n]: u [m, k], s [k] (descending), v [n, k]
+  // with a ~ u diag(s) v^T, allocated here; method ALLOY_SVD_EXACT or ALLOY_SVD_RANDOMIZED.
+  struct Svd {
+    Tensor u, s, v;
+  };
+  Svd svd(const Tensor& a, int64_t k, int32_t method = ALLOY_SVD_EXACT) const {
+    const std::vector<int64_t> shape_a = shape(a);
+    if (shape_a.size() != 2) throw Error(ALLOY_ERR_SHAPE, "svd: a must be a matrix");
+    Svd out{alloc({shape_a[0], k}), alloc({k}), alloc({shape_a[1], k})};
+    check(host_->svd(ctx_, a.get(), k, method, out.u.get(), out.s.get(), out.v.get()));
+    return out;
+  }
+  // Inputs of a task's split ("train", "validation", "test"; nullptr: the config's data.split).
+  int64_t task_inputs(int32_t task, const char* split = nullptr) const {
+    const int64_t count = host_->task_inputs(ctx_, task, split);
+    if (count < 0) {
+      throw Error(ALLOY_ERR_INVALID_ARGUMENT,
+                  "task " + std::to_string(task) + " has no split '" +
+                      std::string(split ? split : "(data.split)") + "' of images");
+    }
+    return count;
+  }
+  // Runs the loaded strategy `strategy` with `parameters` (a YAML mapping, "" for its defaults)
+  // over the base model and `models` (empty: every fine-tuned model); returns the index of the
+  // derived model that holds its output.
+  int32_t run_strategy(const std::string& strategy, const std::string& parameters,
+                       const std::vector<int32_t>& models = {}) const {
+    int32_t out = ALLOY_GLOBAL;
+    check(host_->strategy_run(ctx_, strategy.c_str(), parameters.c_str(),
+                              models.empty() ? nullptr : models.data(),
+                              static_cast<int32_t>(models.size()), &out));
+    return out;
+  }
+
   // Output.
   std::vector<std::string> output_names() const {
     std::vector<std::string> names;
