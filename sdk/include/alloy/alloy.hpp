@@ -162,6 +162,18 @@ class Context {
     return n;
   }
 
+  // An f32 tensor's values in host memory, and a new f32 tensor from host values.
+  std::vector<float> download(const Tensor& t) const {
+    std::vector<float> values(static_cast<std::size_t>(numel(t)));
+    check(host_->tensor_download(ctx_, t.get(), values.data(), values.size() * sizeof(float)));
+    return values;
+  }
+  Tensor upload(const std::vector<float>& values, const std::vector<int64_t>& shape) const {
+    Tensor t = alloc(shape);
+    check(host_->tensor_upload(ctx_, t.get(), values.data(), values.size() * sizeof(float)));
+    return t;
+  }
+
   // Names of a model's tensors, in its order.
   std::vector<std::string> tensor_names(int32_t model) const {
     std::vector<std::string> names;
