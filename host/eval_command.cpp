@@ -1,5 +1,7 @@
 // alloy eval MODEL --suite SUITE --heads HEADS: top-1 accuracy of a model on every task of a
-// suite (or of a task file), each through its own head, as a table or JSON.
+// suite (or of a task file), each through its own head, as a table or JSON. For a Twin-Merging
+// model also how often its router picks each task's own expert, or (--oracle-routing) the
+// accuracy when every input goes to its task's expert.
 #include <algorithm>
 #include <cstdio>
 
@@ -9,6 +11,7 @@
 #include "model/heads.hpp"
 #include "model/preprocessing.hpp"
 #include "model/training.hpp"
+#include "model/twin_forward.hpp"
 #include "model/zoo.hpp"
 #include "options.hpp"
 
@@ -53,7 +56,9 @@ int eval_command(const Args& args) {
       "split", po::value(&split_text)->default_value("test"), "train, validation or test")(
       "task", po::value(&only)->composing(), "evaluate only this task (repeatable)")(
       "device", po::value(&device)->default_value("cpu"), "compute device: cpu, cuda or cuda:N")(
-      "json", "print JSON instead of a table");
+      "oracle-routing",
+      "Twin-Merging models: mix each task's inputs with its own expert alone (one-hot gates) "
+      "instead of the router's")("json", "print JSON instead of a table");
   po::options_description hidden;
   std::string model_dir;
   hidden.add_options()("model", po::value(&model_dir)->required(), "model folder");
@@ -73,26 +78,61 @@ int eval_command(const Args& args) {
     std::vector<Task> tasks = load_tasks(suite_name, data_file);
     if (!only.empty()) tasks = select_tasks(std::move(tasks), only, suite_name + data_file);
     const auto provider = create_provider(device);
-    const VitModel model = VitModel::load(model_dir, *provider);
+    VitModel model = VitModel::load(model_dir, *provider);
     const Preprocessing preprocessing = load_preprocessing(model_dir, model.config().num_channels);
     const std::vector<Head> heads = load_heads(heads_path, *provider);
+    const bool twin = model.twin().active();
+    const bool oracle = vm.count("oracle-routing") > 0;
+    if (oracle && !twin) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "--oracle-routing: '{}' is not a Twin-Merging model",
+           model_dir);
+    }
+    const std::vector<std::string> experts =
+        twin ? expert_tasks(Model(model_dir, model_dir, ALLOY_ROLE_MODEL))
+             : std::vector<std::string>();
     nlohmann::json results = nlohmann::json::object();
+    nlohmann::json routing = nlohmann::json::object();
     double sum = 0;
     for (const Task& task : tasks) {
       const Head& head = find_head(heads, task.name, heads_path);
-      const double value = accuracy(model, head, task.split(split), preprocessing);
+      const auto found = std::find(experts.begin(), experts.end(), task.name);
+      const auto expert = static_cast<int32_t>(found - experts.begin());
+      if (oracle) {
+        if (found == experts.end()) {
+          fail(ALLOY_ERR_NOT_FOUND, "--oracle-routing: task '{}' has no expert in '{}'",
+               task.name, model_dir);
+        }
+        std::vector<float> one_hot(static_cast<std::size_t>(model.twin().experts), 0.0f);
+        one_hot[static_cast<std::size_t>(expert)] = 1.0f;
+        Tensor gates = provider->allocate(DType::F32, {model.twin().experts});
+        provider->upload(gates, one_hot.data(), gates.nbytes());
+        model.set_fixed_gates(gates);
+      }
+      const LabelledImages& data = task.split(split);
+      const double value = accuracy(model, head, data, preprocessing);
       results[task.name] = value;
       sum += value;
+      if (twin && !oracle && found != experts.end()) {
+        const std::vector<int32_t> routes = twin_routes(model, data.images, preprocessing);
+        routing[task.name] = static_cast<double>(std::count(routes.begin(), routes.end(), expert)) /
+                             static_cast<double>(routes.size());
+      }
     }
     const double average = sum / static_cast<double>(tasks.size());
     if (vm.count("json")) {
-      const nlohmann::json out = {
+      nlohmann::json out = {
           {"model", model_dir}, {"split", split_text}, {"accuracy", results}, {"average", average}};
+      if (!routing.empty()) out["routing"] = routing;
+      if (oracle) out["oracle_routing"] = true;
       std::printf("%s\n", out.dump(2).c_str());
     } else {
-      std::printf("%-18s %8s\n", "task", "top-1");
+      std::printf("%-18s %8s%s\n", "task", "top-1", routing.empty() ? "" : "  routed to its expert");
       for (const Task& task : tasks) {
-        std::printf("%-18s %7.2f%%\n", task.name.c_str(), 100 * results[task.name].get<double>());
+        std::printf("%-18s %7.2f%%", task.name.c_str(), 100 * results[task.name].get<double>());
+        if (routing.contains(task.name)) {
+          std::printf("  %7.2f%%", 100 * routing[task.name].get<double>());
+        }
+        std::printf("\n");
       }
       std::printf("%-18s %7.2f%%\n", "average", 100 * average);
     }

@@ -1,9 +1,11 @@
 // alloy inspect FILE|DIR: a model's tensors, dtypes, shapes and metadata, read from the
-// headers only; for an upscaled model (docs/model.md), its modules and where its parameters are.
+// headers only; for an upscaled or Twin-Merging model (docs/model.md), its modules and where its
+// parameters are, against the plain model's count.
 #include <cstdio>
 #include <filesystem>
 
 #include "error.hpp"
+#include "model/twin_parts.hpp"
 #include "model/vit.hpp"
 #include "options.hpp"
 #include "tensor/registry.hpp"
@@ -12,12 +14,46 @@ namespace alloy::cli {
 
 namespace {
 
+bool starts_with(const std::string& s, const char* head) { return s.rfind(head, 0) == 0; }
+
+// A Twin-Merging model's parts: the shared model, the experts' exclusive tensors (low-rank
+// factors and dense deltas), the router. False for another model.
+bool print_twin(const Model& model, int64_t width) {
+  const TwinRouterShape router = detect_twin_router(model, width);
+  if (router.experts == 0) return false;
+  uint64_t all = 0, factors = 0, dense = 0, routers = 0, statistics = 0;
+  for (const TensorEntry& t : model.tensors()) {
+    const uint64_t n = shape_numel(t.shape);
+    all += n;
+    if (starts_with(t.name, "twin.router.")) {
+      routers += n;
+      if (t.name.find("running_") != std::string::npos) statistics += n;
+    } else if (starts_with(t.name, "twin.experts.")) {
+      const bool factor = t.name.size() > 3 && (t.name.compare(t.name.size() - 3, 3, ".us") == 0 ||
+                                                t.name.compare(t.name.size() - 2, 2, ".v") == 0);
+      (factor ? factors : dense) += n;
+    }
+  }
+  const uint64_t plain = all - factors - dense - routers;
+  std::printf("Twin-Merging model: %lld experts, router of width %lld\n",
+              static_cast<long long>(router.experts), static_cast<long long>(router.width));
+  std::printf(
+      "parameters: %llu (%.2fx a plain model's %llu: low-rank factors %llu, dense deltas %llu, "
+      "router %llu of which %llu BatchNorm statistics)\n",
+      static_cast<unsigned long long>(all), plain ? double(all) / double(plain) : 0.0,
+      static_cast<unsigned long long>(plain), static_cast<unsigned long long>(factors),
+      static_cast<unsigned long long>(dense), static_cast<unsigned long long>(routers),
+      static_cast<unsigned long long>(statistics));
+  return true;
+}
+
 // Modules and parameter counts of a model folder with a ViT config.json (nothing otherwise).
 void print_modules(const std::string& path, const Model& model) {
   const std::filesystem::path config_path = std::filesystem::path(path) / "config.json";
   std::error_code error;
   if (!std::filesystem::is_regular_file(config_path, error)) return;
   const VitConfig config = load_vit_config(config_path.string());
+  if (print_twin(model, config.hidden_size)) return;
   const ExpertLayout layout = detect_expert_layout(config, model);
   uint64_t experts = 0, routers = 0, all = 0;
   for (const TensorEntry& t : model.tensors()) {

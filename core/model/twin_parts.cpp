@@ -3,6 +3,8 @@
 #include <cctype>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <alloy/alloy.h>
 
 #include "error.hpp"
@@ -135,6 +137,21 @@ TwinDelta dense_delta(const Model& model, const Shape& shape, const std::vector<
 
 std::string twin_expert_param(int64_t expert, const std::string& parameter) {
   return kExperts + std::to_string(expert) + "." + parameter;
+}
+
+std::vector<std::string> expert_tasks(const Model& model) {
+  for (const auto& file : model.opened_files()) {
+    const auto& metadata = file->header().metadata;
+    const auto it = metadata.find("experts");
+    if (it == metadata.end()) continue;
+    try {
+      return nlohmann::json::parse(it->second).get<std::vector<std::string>>();
+    } catch (const nlohmann::json::exception&) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT, "{}: metadata 'experts' is not a JSON list of task names",
+           file->path());
+    }
+  }
+  return {};
 }
 
 TwinRouterShape detect_twin_router(const Model& model, int64_t features) {

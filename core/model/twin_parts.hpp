@@ -12,6 +12,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "compute/provider.hpp"
 #include "tensor/registry.hpp"
@@ -53,6 +54,11 @@ struct TwinRouterShape {
   int64_t experts = 0;
 };
 TwinRouterShape detect_twin_router(const Model& model, int64_t features);
+
+// The task of each expert index, from the model's "experts" metadata (a JSON list of task names
+// that Twin-Merging and WEMoE write); empty when the model has none. Throws naming the file for
+// a value that is not a list of strings.
+std::vector<std::string> expert_tasks(const Model& model);
 
 // Reads every twin.experts.* tensor of `model` for the parameters in `params` (name -> shape of
 // the shared model), joined for `experts` experts; `linear` names the parameters used as a linear

@@ -1,4 +1,4 @@
-// The layouts of ABI 1.0, 1.1 and 1.2, frozen: members only ever get appended, so every offset
+// The layouts of ABI 1.0 to 1.4, frozen: members only ever get appended, so every offset
 // below holds for every later 1.x header (ONNX Runtime's rule). The numbers were read off the
 // frozen headers in tests/frozen/abi-1.* on x86_64 Linux; this file compiles against the current
 // one.
@@ -74,6 +74,12 @@ constexpr bool layout_checked() {
                     ALLOY_SCHEDULE_CONSTANT == 0 && ALLOY_SCHEDULE_COSINE == 1 &&
                     ALLOY_TRAIN_SHARED_GATES == 1,
                 "ABI 1.3 constants changed");
+  static_assert(offsetof(alloy_host, svd) == 424, "ABI 1.4 layout changed");
+  static_assert(offsetof(alloy_host, task_inputs) == 432, "ABI 1.4 layout changed");
+  static_assert(offsetof(alloy_host, strategy_run) == 440, "ABI 1.4 layout changed");
+  static_assert(ALLOY_SVD_EXACT == 1 && ALLOY_SVD_RANDOMIZED == 2 && ALLOY_OBJECTIVE_TASK_ID == 3 &&
+                    ALLOY_SCHEDULE_LINEAR == 2,
+                "ABI 1.4 constants changed");
   return true;
 }
 
@@ -82,10 +88,10 @@ TEST(AbiLayout, MembersKeepTheirAbi10Offsets) {
   // Tables may only grow.
   EXPECT_GE(sizeof(alloy_plugin), 88u);
   EXPECT_GE(sizeof(alloy_param_spec), 40u);
-  EXPECT_GE(sizeof(alloy_host), 424u);  // 1.3
+  EXPECT_GE(sizeof(alloy_host), 448u);  // 1.4
   EXPECT_GE(sizeof(alloy_train_options), 104u);
   EXPECT_EQ(ALLOY_ABI_MAJOR, 1);
-  EXPECT_GE(ALLOY_ABI_MINOR, 3);
+  EXPECT_GE(ALLOY_ABI_MINOR, 4);
 }
 
 // A host table of 1.0's size holds no 1.1 member; the macro plugins use says so.

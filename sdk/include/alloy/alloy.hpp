@@ -278,9 +278,9 @@ class Context {
   int64_t task_inputs(int32_t task, const char* split = nullptr) const {
     const int64_t count = host_->task_inputs(ctx_, task, split);
     if (count < 0) {
-      throw Error(ALLOY_ERR_INVALID_ARGUMENT,
-                  "task " + std::to_string(task) + " has no split '" +
-                      std::string(split ? split : "(data.split)") + "' of images");
+      throw Error(ALLOY_ERR_INVALID_ARGUMENT, "task " + std::to_string(task) + " has no split '" +
+                                                  std::string(split ? split : "(data.split)") +
+                                                  "' of images");
     }
     return count;
   }
