@@ -2,8 +2,8 @@
 """The fmnist8 table of docs/zoo.md: pretrained, individual fine-tuned models, Task Arithmetic,
 TIES and CAT Merging over the eight encoders of a zoo, each merge at the lambda chosen on the validation
 split from a grid, plus the papers' lambda 0.3 and the whole validation curve; then the dynamic
-strategies (WEMoE) at Task Arithmetic's chosen lambda and at the paper's settings, with the time
-each merge took. With several zoos (one per seed), the per-zoo tables and then the mean and
+strategies (WEMoE, Twin-Merging) at Task Arithmetic's chosen lambda and at the paper's settings,
+with the time each merge took. With several zoos (one per seed), the per-zoo tables and then the mean and
 spread over zoos.
 
     bench/fmnist8_table.py --alloy build/bin/alloy --zoo ZOO [--zoo ZOO2 ...] [--work DIR]
@@ -36,6 +36,12 @@ DYNAMIC = {
         "wemoe", "{{init_lambda: 0.3, split: test}}"),
     "WEMoE, init lambda = TA's, adapted on validation": (
         "wemoe", "{{init_lambda: {lam}, split: validation}}"),
+    # Twin-Merging: the shared expert is Task Arithmetic; the router learns the tasks from their
+    # validation inputs (never the test split).
+    "Twin-Merging, shared expert TA 0.3, density 0.1 (paper)": (
+        "twin", "{{shared_parameters: '{{lambda: 0.3}}', density: 0.1}}"),
+    "Twin-Merging, shared expert = TA's, density 0.1": (
+        "twin", "{{shared_parameters: '{{lambda: {lam}}}', density: 0.1}}"),
 }
 
 
