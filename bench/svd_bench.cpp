@@ -1,7 +1,8 @@
-// alloy-svd-bench [--device D] [--zoo DIR] [--large]: truncated SVD (core/compute/truncated_svd.hpp)
-// at Twin-Merging's rank, r = floor(0.1 * min(m, n)), exact (every triplet, LAPACK dgesdd on the
-// CPU, cuSOLVER gesvd on CUDA) against randomized (a sketch of r + 10 columns, 2 power
-// iterations), on matrices of the fmnist8 encoder, of a ViT-B/32 and of a 7B language model
+// alloy-svd-bench [--device D] [--zoo DIR] [--large]: truncated SVD
+// (core/compute/truncated_svd.hpp) at Twin-Merging's rank, r = floor(0.1 * min(m, n)), exact (every
+// triplet, LAPACK dgesdd on the CPU, cuSOLVER gesvd on CUDA) against randomized (a sketch of r + 10
+// columns, 2 power iterations), on matrices of the fmnist8 encoder, of a ViT-B/32 and of a 7B
+// language model
 // (--large adds 4096 x 4096 and 4096 x 11008). Two spectra: a task vector's slowly decaying one
 // (s_i ~ 1/sqrt(i)) and a flat one (Gaussian noise, the randomized method's worst case); with
 // --zoo, also real task vectors of a fmnist8 zoo (finetuned/rot90 - pretrained). Prints, per
@@ -28,8 +29,8 @@ double seconds_of(const std::function<void()>& call, int rounds) {
   for (int i = 0; i < rounds; ++i) {
     const auto start = std::chrono::steady_clock::now();
     call();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
 }
@@ -79,11 +80,11 @@ void run(Provider& p, const char* what, const Tensor& a) {
     times[i] = seconds_of([&] { truncated_svd(p, method, a, k, u, s, v); }, rounds);
     errors[i] = relative_error(p, a, u, s, v);
   }
-  std::printf("%-52s %5lld x %-5lld r %-4lld  exact %9.4f s err %.4f | randomized %9.4f s err %.4f"
-              " (%.2fx the optimum) | %.1fx faster\n",
-              what, static_cast<long long>(m), static_cast<long long>(n),
-              static_cast<long long>(k), times[0], errors[0], times[1], errors[1],
-              errors[1] / errors[0], times[0] / times[1]);
+  std::printf(
+      "%-52s %5lld x %-5lld r %-4lld  exact %9.4f s err %.4f | randomized %9.4f s err %.4f"
+      " (%.2fx the optimum) | %.1fx faster\n",
+      what, static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k),
+      times[0], errors[0], times[1], errors[1], errors[1] / errors[0], times[0] / times[1]);
   std::fflush(stdout);
 }
 
@@ -119,16 +120,16 @@ int main(int argc, char** argv) {
   if (!zoo.empty()) {
     for (const char* name : {"vision_model.encoder.layers.0.mlp.fc1.weight",
                              "vision_model.encoder.layers.3.self_attn.q_proj.weight"}) {
-      run(p, (std::string("fmnist8 task vector ") + (name + 21)).c_str(), task_vector(p, zoo, name));
+      run(p, (std::string("fmnist8 task vector ") + (name + 21)).c_str(),
+          task_vector(p, zoo, name));
     }
   }
   struct Size {
     const char* model;
     int64_t m, n;
   };
-  std::vector<Size> sizes = {{"fmnist8 fc1", 512, 128},
-                             {"ViT-B/32 attention", 768, 768},
-                             {"ViT-B/32 fc1", 3072, 768}};
+  std::vector<Size> sizes = {
+      {"fmnist8 fc1", 512, 128}, {"ViT-B/32 attention", 768, 768}, {"ViT-B/32 fc1", 3072, 768}};
   if (large) {
     sizes.push_back({"7B attention", 4096, 4096});
     sizes.push_back({"7B MLP", 4096, 11008});

@@ -99,8 +99,8 @@ int eval_command(const Args& args) {
       const auto expert = static_cast<int32_t>(found - experts.begin());
       if (oracle) {
         if (found == experts.end()) {
-          fail(ALLOY_ERR_NOT_FOUND, "--oracle-routing: task '{}' has no expert in '{}'",
-               task.name, model_dir);
+          fail(ALLOY_ERR_NOT_FOUND, "--oracle-routing: task '{}' has no expert in '{}'", task.name,
+               model_dir);
         }
         std::vector<float> one_hot(static_cast<std::size_t>(model.twin().experts), 0.0f);
         one_hot[static_cast<std::size_t>(expert)] = 1.0f;
@@ -126,7 +126,8 @@ int eval_command(const Args& args) {
       if (oracle) out["oracle_routing"] = true;
       std::printf("%s\n", out.dump(2).c_str());
     } else {
-      std::printf("%-18s %8s%s\n", "task", "top-1", routing.empty() ? "" : "  routed to its expert");
+      std::printf("%-18s %8s%s\n", "task", "top-1",
+                  routing.empty() ? "" : "  routed to its expert");
       for (const Task& task : tasks) {
         std::printf("%-18s %7.2f%%", task.name.c_str(), 100 * results[task.name].get<double>());
         if (routing.contains(task.name)) {

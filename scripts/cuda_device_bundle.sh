@@ -12,7 +12,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib/alloy/plugins" "$stage/deps"
 # The layout of the build tree: the test binaries find alloy and the test plugins by the
 # absolute paths they were built with, so the bundle unpacks to the same folder there.
-for exe in alloy alloy_unit_tests alloy_e2e_tests alloy-cuda-merge-bench alloy-make-models alloy-read-bytes; do
+for exe in alloy alloy_unit_tests alloy_e2e_tests alloy-cuda-merge-bench alloy-svd-bench alloy-make-models alloy-read-bytes; do
   [ -x "$root/$build/bin/$exe" ] && strip -o "$stage/bin/$exe" "$root/$build/bin/$exe"
 done
 strip -o "$stage/lib/alloy/liballoy_cuda.so" "$root/$build/lib/alloy/liballoy_cuda.so"

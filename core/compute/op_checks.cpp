@@ -243,8 +243,7 @@ void OpChecks::svd(const Tensor& a, int64_t k, const Tensor& u, const Tensor& s,
   }
   if (u.shape() != Shape{m, k} || s.shape() != Shape{k} || v.shape() != Shape{n, k}) {
     fail(ALLOY_ERR_SHAPE, "svd: u {}, s {} and v {} must be [{}, {}], [{}] and [{}, {}]",
-         shape_string(u.shape()), shape_string(s.shape()), shape_string(v.shape()), m, k, k, n,
-         k);
+         shape_string(u.shape()), shape_string(s.shape()), shape_string(v.shape()), m, k, k, n, k);
   }
   if (overlap(u, s) || overlap(u, v) || overlap(s, v) || overlap(u, a) || overlap(s, a) ||
       overlap(v, a)) {

@@ -490,21 +490,24 @@ int32_t MergeJob::run_strategy(const std::string& strategy, const std::string& p
     for (const LoadedPlugin& p : options_.catalog->plugins()) {
       known += (known.empty() ? "" : ", ") + p.id;
     }
-    fail(ALLOY_ERR_NOT_FOUND, "strategy '{}' asked to run strategy '{}', which is not loaded (loaded: {})",
-         plugin_.id, strategy, known);
+    fail(ALLOY_ERR_NOT_FOUND,
+         "strategy '{}' asked to run strategy '{}', which is not loaded (loaded: {})", plugin_.id,
+         strategy, known);
   }
   std::vector<std::string> running = options_.outer_strategies;
   running.push_back(plugin_.id);
   if (std::find(running.begin(), running.end(), strategy) != running.end()) {
     std::string chain;
     for (const std::string& id : running) chain += id + " -> ";
-    fail(ALLOY_ERR_INVALID_ARGUMENT, "strategy '{}' is already running ({}{}): a strategy may not run itself",
-         strategy, chain, strategy);
+    fail(ALLOY_ERR_INVALID_ARGUMENT,
+         "strategy '{}' is already running ({}{}): a strategy may not run itself", strategy, chain,
+         strategy);
   }
   // The inner job: the same base model and data, the chosen fine-tuned models with their tasks,
   // the given parameters; float outputs in F32, for the strategy that builds on them.
   MergeConfig inner_config;
-  inner_config.source = fmt::format("{} (strategy '{}' run by '{}')", config_.source, strategy, plugin_.id);
+  inner_config.source =
+      fmt::format("{} (strategy '{}' run by '{}')", config_.source, strategy, plugin_.id);
   inner_config.merge_method = strategy;
   inner_config.base_model = config_.base_model;
   inner_config.data = config_.data;
@@ -517,8 +520,12 @@ int32_t MergeJob::run_strategy(const std::string& strategy, const std::string& p
     }
   }
   for (const int32_t m : chosen) {
-    if (m < 0 || m >= static_cast<int32_t>(model_configs_.size()) || !model_configs_[static_cast<std::size_t>(m)]) {
-      fail(ALLOY_ERR_INVALID_ARGUMENT, "strategy_run: model {} is not a fine-tuned model of the job (indices of its input models other than the base)", m);
+    if (m < 0 || m >= static_cast<int32_t>(model_configs_.size()) ||
+        !model_configs_[static_cast<std::size_t>(m)]) {
+      fail(ALLOY_ERR_INVALID_ARGUMENT,
+           "strategy_run: model {} is not a fine-tuned model of the job (indices of its input "
+           "models other than the base)",
+           m);
     }
     inner_config.models.push_back(*model_configs_[static_cast<std::size_t>(m)]);
   }
@@ -531,13 +538,16 @@ int32_t MergeJob::run_strategy(const std::string& strategy, const std::string& p
   inner_options.on_plugin_call = options_.on_plugin_call;
   inner_options.on_log = [this](int32_t level, const std::string& message) { log(level, message); };
   const auto started = Clock::now();
-  std::vector<std::pair<std::string, Tensor>> outputs = run_nested_job(inner_config, *inner, inner_options);
+  std::vector<std::pair<std::string, Tensor>> outputs =
+      run_nested_job(inner_config, *inner, inner_options);
   // The inner job's worker threads set this thread's op threads for their own share.
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   provider_->set_op_threads(options_.threads > 0 ? options_.threads : cores);
   const int32_t index = workspace_->create_model(fmt::format("output of strategy '{}'", strategy));
   for (const auto& [name, tensor] : outputs) workspace_->put(index, name, tensor);
-  info(fmt::format("ran strategy '{}' ({}) on {} models: {} tensors in {:.2f}s", strategy, parameters.empty() ? "its defaults" : parameters, chosen.size(), outputs.size(), std::chrono::duration<double>(Clock::now() - started).count()));
+  info(fmt::format("ran strategy '{}' ({}) on {} models: {} tensors in {:.2f}s", strategy,
+                   parameters.empty() ? "its defaults" : parameters, chosen.size(), outputs.size(),
+                   std::chrono::duration<double>(Clock::now() - started).count()));
   return index;
 }
 
@@ -545,7 +555,8 @@ int32_t MergeJob::run_strategy(const std::string& strategy, const std::string& p
 
 JobSummary run_merge_job(const MergeConfig& config, const LoadedPlugin& plugin,
                          const JobOptions& options) {
-  if (options.output_dir.empty()) fail(ALLOY_ERR_INVALID_ARGUMENT, "a merge needs an output folder");
+  if (options.output_dir.empty())
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "a merge needs an output folder");
   MergeJob job(config, plugin, options);
   return job.run();
 }

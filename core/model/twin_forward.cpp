@@ -126,8 +126,8 @@ Tensor twin_encode(const VitModel& model, const TwinParts& twin, const Tensor& i
   const VitConfig& c = model.config();
   const int64_t b = images.shape()[0], d = c.hidden_size, np = c.patches(), t = c.tokens();
   const int64_t patch_len = c.num_channels * c.patch_size * c.patch_size;
-  if (gates.defined() && (gates.ndim() != 2 || gates.shape()[0] != b ||
-                          gates.shape()[1] != twin.experts)) {
+  if (gates.defined() &&
+      (gates.ndim() != 2 || gates.shape()[0] != b || gates.shape()[1] != twin.experts)) {
     fail(ALLOY_ERR_SHAPE, "twin_encode: gates {} for {} images and {} experts",
          shape_string(gates.shape()), b, twin.experts);
   }
@@ -157,11 +157,11 @@ Tensor twin_encode(const VitModel& model, const TwinParts& twin, const Tensor& i
       return layer(model, twin, x, name(which + ".weight"), name(which + ".bias"), gates);
     };
     const Tensor normed1 = twin_layer_norm(model, twin, h, name("layer_norm1."), gates);
-    const Tensor context = attention_context(
-        p, projection(normed1, "self_attn.q_proj").reshaped({b * t, d}),
-        projection(normed1, "self_attn.k_proj").reshaped({b * t, d}),
-        projection(normed1, "self_attn.v_proj").reshaped({b * t, d}), b, c.num_attention_heads,
-        nullptr);
+    const Tensor context =
+        attention_context(p, projection(normed1, "self_attn.q_proj").reshaped({b * t, d}),
+                          projection(normed1, "self_attn.k_proj").reshaped({b * t, d}),
+                          projection(normed1, "self_attn.v_proj").reshaped({b * t, d}), b,
+                          c.num_attention_heads, nullptr);
     h = add(p, h, projection(context.reshaped({b, t, d}), "self_attn.out_proj"));
     const Tensor normed2 = twin_layer_norm(model, twin, h, name("layer_norm2."), gates);
     const Tensor hidden = projection(normed2, "mlp.fc1");
@@ -207,8 +207,7 @@ Tensor twin_forward(const VitModel& model, const TwinParts& twin, const Tensor& 
   Tensor rest = p.allocate(DType::F32, {b, t - 1, d});
   p.split({&first, &rest}, hidden, 1);
   const Tensor pooled = twin_layer_norm(model, twin, first, kVitPostNorm, gates);
-  return layer(model, twin, pooled, kVitProjection, "", gates)
-      .reshaped({b, c.projection_dim});
+  return layer(model, twin, pooled, kVitProjection, "", gates).reshaped({b, c.projection_dim});
 }
 
 std::vector<int32_t> twin_routes(const VitModel& model, const Tensor& images,

@@ -11,9 +11,9 @@ std::string twin_router_param(const std::string& leaf) { return "twin.router." +
 
 const std::vector<std::string>& twin_router_leaves() {
   static const std::vector<std::string> leaves = {
-      "0.weight",       "0.bias",         "1.weight", "1.bias", "1.running_mean",
-      "1.running_var",  "4.weight",       "4.bias",   "5.weight", "5.bias",
-      "5.running_mean", "5.running_var",  "8.weight", "8.bias"};
+      "0.weight",       "0.bias",        "1.weight", "1.bias",   "1.running_mean",
+      "1.running_var",  "4.weight",      "4.bias",   "5.weight", "5.bias",
+      "5.running_mean", "5.running_var", "8.weight", "8.bias"};
   return leaves;
 }
 
@@ -151,9 +151,10 @@ Tensor stage_backward(Provider& p, const Tensor& dy, const Tensor& w, const Twin
 }
 
 void check_weights(const Tensor& features, const TwinRouterWeights& w) {
-  const Tensor* required[] = {w.w0, w.b0, w.norm1.weight, w.norm1.bias, w.norm1.running_mean,
-                              w.norm1.running_var, w.w4, w.b4, w.norm5.weight, w.norm5.bias,
-                              w.norm5.running_mean, w.norm5.running_var, w.w8, w.b8};
+  const Tensor* required[] = {
+      w.w0, w.b0, w.norm1.weight, w.norm1.bias, w.norm1.running_mean, w.norm1.running_var,
+      w.w4, w.b4, w.norm5.weight, w.norm5.bias, w.norm5.running_mean, w.norm5.running_var,
+      w.w8, w.b8};
   for (const Tensor* t : required) {
     if (!t) fail(ALLOY_ERR_INVALID_ARGUMENT, "twin router: a weight is missing");
   }
@@ -168,8 +169,8 @@ void check_weights(const Tensor& features, const TwinRouterWeights& w) {
 Tensor twin_router_forward(Provider& p, const Tensor& features, const TwinRouterWeights& w,
                            TwinRouterSaved* saved, uint64_t seed) {
   check_weights(features, w);
-  const Tensor h1 = stage_forward(p, features, *w.w0, *w.b0, w.norm1,
-                                  saved ? &saved->stage1 : nullptr, seed * 2);
+  const Tensor h1 =
+      stage_forward(p, features, *w.w0, *w.b0, w.norm1, saved ? &saved->stage1 : nullptr, seed * 2);
   const Tensor h2 =
       stage_forward(p, h1, *w.w4, *w.b4, w.norm5, saved ? &saved->stage2 : nullptr, seed * 2 + 1);
   if (saved) saved->last_input = h2;

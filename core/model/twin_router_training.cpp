@@ -58,8 +58,8 @@ TwinRouterGrads router_grads(TensorMap& grads) {
     const auto it = grads.find(twin_router_param(leaf));
     return it == grads.end() ? nullptr : &it->second;
   };
-  return {g("0.weight"), g("0.bias"), g("1.weight"), g("1.bias"), g("4.weight"),
-          g("4.bias"),   g("5.weight"), g("5.bias"), g("8.weight"), g("8.bias")};
+  return {g("0.weight"), g("0.bias"),   g("1.weight"), g("1.bias"),   g("4.weight"),
+          g("4.bias"),   g("5.weight"), g("5.bias"),   g("8.weight"), g("8.bias")};
 }
 
 Tensor upload_rows(Provider& p, const std::vector<float>& rows, int64_t width) {

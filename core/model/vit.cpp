@@ -209,7 +209,8 @@ VitModel::VitModel(const VitConfig& config, Provider& provider, const ExpertLayo
   add_param(kProjection, {config.projection_dim, d});
   if (twin_router.experts > 0) {
     if (upscaled()) {
-      fail(ALLOY_ERR_INVALID_ARGUMENT, "a model is either WEMoE-upscaled or Twin-Merging, not both");
+      fail(ALLOY_ERR_INVALID_ARGUMENT,
+           "a model is either WEMoE-upscaled or Twin-Merging, not both");
     }
     const int64_t h = twin_router.width;
     for (const std::string& leaf : twin_router_leaves()) {

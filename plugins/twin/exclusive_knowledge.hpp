@@ -17,8 +17,8 @@ using alloy::sdk::Context;
 using alloy::sdk::Tensor;
 
 struct ExclusiveKnowledge {
-  Tensor dense;     // a vector (or scalar): v itself
-  Tensor us, v;     // a matrix: the factors; undefined when r is 0 (nothing is kept)
+  Tensor dense;       // a vector (or scalar): v itself
+  Tensor us, v;       // a matrix: the factors; undefined when r is 0 (nothing is kept)
   double energy = 0;  // ||v||_F^2
   double kept = 0;    // the part of it the kept triplets hold: the sum of their s_i^2
 };
@@ -44,7 +44,8 @@ inline ExclusiveKnowledge compress(const Context& c, Tensor delta,
   const int64_t rank = kept_rank(rows, cols, density);
   if (rank < 1) return out;
   // The SDK has no reshape: a convolution weight becomes its matrix through host memory.
-  const Tensor matrix = shape.size() == 2 ? std::move(delta) : c.upload(c.download(delta), {rows, cols});
+  const Tensor matrix =
+      shape.size() == 2 ? std::move(delta) : c.upload(c.download(delta), {rows, cols});
   Context::Svd svd = c.svd(matrix, rank, method);
   const double kept = c.reduce(ALLOY_REDUCE_L2_NORM, svd.s);
   out.kept = kept * kept;

@@ -43,8 +43,10 @@ inline std::vector<std::string> add_router(const Context& c, int32_t model, int6
   };
   auto batch_norm = [&](const std::string& index) {
     for (const auto& [leaf, value, trains] :
-         {std::tuple<const char*, double, bool>{"weight", 1.0, true}, {"bias", 0.0, true},
-          {"running_mean", 0.0, false}, {"running_var", 1.0, false}}) {
+         {std::tuple<const char*, double, bool>{"weight", 1.0, true},
+          {"bias", 0.0, true},
+          {"running_mean", 0.0, false},
+          {"running_var", 1.0, false}}) {
       Tensor t = c.alloc({width});
       c.fill(t, value);
       put(index + "." + leaf, t, trains);

@@ -128,7 +128,7 @@ std::vector<int32_t> expert_tasks(const Context& c, const std::vector<int32_t>& 
 }
 
 struct Compression {
-  std::vector<std::string> names;  // the exclusive tensors, in output order
+  std::vector<std::string> names;    // the exclusive tensors, in output order
   std::vector<double> energy, kept;  // per expert, summed over its tensors
 };
 
@@ -186,8 +186,9 @@ alloy_status run(alloy_context* raw, void*) {
     const std::vector<int32_t> experts = c.fine_tuned_models();
     const int64_t t_count = static_cast<int64_t>(experts.size());
     if (t_count < 2) {
-      throw Error(ALLOY_ERR_INVALID_ARGUMENT, "Twin-Merging routes between experts: give it at "
-                                              "least two fine-tuned models");
+      throw Error(ALLOY_ERR_INVALID_ARGUMENT,
+                  "Twin-Merging routes between experts: give it at "
+                  "least two fine-tuned models");
     }
     const std::vector<int32_t> tasks = expert_tasks(c, experts);
     if (!c.has_tensor(base, kWidthTensor)) {
@@ -216,8 +217,8 @@ alloy_status run(alloy_context* raw, void*) {
 
     // The router learns which task an input comes from.
     const int64_t router_width = s.router_width > 0 ? s.router_width : 2 * width;
-    const std::vector<std::string> router = twin::add_router(
-        c, twin, width, router_width, t_count, static_cast<uint64_t>(s.seed));
+    const std::vector<std::string> router =
+        twin::add_router(c, twin, width, router_width, t_count, static_cast<uint64_t>(s.seed));
     alloy_train_options o = Context::train_options();
     o.objective = ALLOY_OBJECTIVE_TASK_ID;
     o.split = s.split.c_str();
@@ -247,15 +248,13 @@ alloy_status run(alloy_context* raw, void*) {
     }
     c.output_metadata("experts", tasks_json + "]");
     c.output_metadata(
-        "twin", "{\"density\":" + std::to_string(s.density) +
-                    ",\"svd\":" + json_string(s.svd) +
+        "twin", "{\"density\":" + std::to_string(s.density) + ",\"svd\":" + json_string(s.svd) +
                     ",\"shared_strategy\":" + json_string(s.shared_strategy) +
                     ",\"shared_parameters\":" + json_string(s.shared_parameters) +
                     ",\"router\":{\"width\":" + std::to_string(router_width) +
                     ",\"input\":\"mean over tokens of the shared model's last hidden state\"" +
-                    ",\"split\":" + json_string(s.split) +
-                    ",\"steps\":" + std::to_string(o.steps) + "},\"kept_energy\":" + kept_json +
-                    "]}");
+                    ",\"split\":" + json_string(s.split) + ",\"steps\":" + std::to_string(o.steps) +
+                    "},\"kept_energy\":" + kept_json + "]}");
     std::vector<std::string> order = c.tensor_names(base);
     order.insert(order.end(), compression.names.begin(), compression.names.end());
     for (const char* leaf : {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",

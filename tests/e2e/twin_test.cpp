@@ -38,8 +38,8 @@ std::string config(const std::string& root, const std::string& method, const std
 
 nlohmann::json eval(const std::string& root, const std::string& model,
                     const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"eval", model, "--suite", "fmnist8-tiny", "--heads",
-                                   root + "/heads.safetensors", "--json"};
+  std::vector<std::string> args = {
+      "eval", model, "--suite", "fmnist8-tiny", "--heads", root + "/heads.safetensors", "--json"};
   for (const char* task : kExperts) {
     args.push_back("--task");
     args.push_back(task);
@@ -150,12 +150,12 @@ TEST(Twin, SharedExpertIsWhatAnyLoadedStrategyWrites) {
   write_random_models(models.path());
   const std::vector<std::string> plugins = {"--plugin-dir", kPlugins};
   ASSERT_EQ(run_merge(mean, config(models.path(), "frozen_mean", "{}", ""), plugins).exit_code, 0);
-  const RunResult r =
-      run_merge(twin,
-                config(models.path(), "twin", "{shared_strategy: frozen_mean, shared_parameters: "
-                                              "'{weight: 1.0}', epochs: 2}",
-                       "{suite: fmnist8-tiny}"),
-                plugins);
+  const RunResult r = run_merge(twin,
+                                config(models.path(), "twin",
+                                       "{shared_strategy: frozen_mean, shared_parameters: "
+                                       "'{weight: 1.0}', epochs: 2}",
+                                       "{suite: fmnist8-tiny}"),
+                                plugins);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("ran strategy 'frozen_mean' ({weight: 1.0}) on 4 models"));
   const auto want = read_model_f32(mean.file("out"));
@@ -174,8 +174,10 @@ TEST(Twin, BadConfigsAreClearErrorsThatLeaveNoOutput) {
   TempDir models, dir;
   write_random_models(models.path());
   const std::string data = "{suite: fmnist8-tiny}";
-  const auto fails = [&](const std::string& params, const std::string& with_data = "{suite: "
-                                                                                    "fmnist8-tiny}",
+  const auto fails = [&](const std::string& params,
+                         const std::string& with_data =
+                             "{suite: "
+                             "fmnist8-tiny}",
                          int experts = 4) {
     return failing_merge(dir, config(models.path(), "twin", params, with_data, experts));
   };

@@ -21,7 +21,7 @@ inline std::vector<float> host_values(Provider& p, const Tensor& t) {
 }
 
 inline Tensor random_tensor(Provider& p, const Shape& shape, uint32_t seed, float low = -1.0f,
-                     float high = 1.0f) {
+                            float high = 1.0f) {
   Tensor t = p.allocate(DType::F32, shape);
   const std::vector<float> v = random_floats(shape_numel(shape), seed, low, high);
   p.upload(t, v.data(), t.nbytes());
@@ -60,8 +60,10 @@ inline double weighted_sum(Provider& p, const Tensor& y, const std::vector<float
 // Every entry of `param`: `analytic` against central differences of `loss`, which runs the
 // forward pass on the current contents of the tensors. f32 forward passes: differences of ~1e-6
 // relative noise over 2 eps, plus O(eps^2). Reports the first entry that differs.
-inline void expect_finite_differences(Provider& p, const Tensor& param, const std::vector<float>& analytic,
-                               const std::function<double()>& loss, const std::string& what) {
+inline void expect_finite_differences(Provider& p, const Tensor& param,
+                                      const std::vector<float>& analytic,
+                                      const std::function<double()>& loss,
+                                      const std::string& what) {
   std::vector<float> values = host_values(p, param);
   ASSERT_EQ(analytic.size(), values.size()) << what;
   Tensor target = param;

@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "error.hpp"
+#include "gradient_checks.hpp"
 #include "model/dynamic_linear.hpp"
 #include "model/moe_mlp.hpp"
 #include "model/router.hpp"
-#include "gradient_checks.hpp"
 #include "provider_fixture.hpp"
 #include "test_files.hpp"
 

@@ -154,7 +154,8 @@ class ProviderSvdTest : public ProviderLinalgTest {
     out.values.assign(static_cast<std::size_t>(m * n), 0.0);
     for (std::size_t i = 0; i < singular.size(); ++i) {
       for (int64_t r = 0; r < m; ++r) {
-        for (int64_t c = 0; c < n; ++c) out.values[r * n + c] += singular[i] * left[i][r] * right[i][c];
+        for (int64_t c = 0; c < n; ++c)
+          out.values[r * n + c] += singular[i] * left[i][r] * right[i][c];
       }
     }
     out.a = tensor(std::vector<float>(out.values.begin(), out.values.end()), {m, n});
@@ -305,8 +306,9 @@ TEST_P(ProviderSvdTest, SvdRejectsBadArguments) {
   large[100] = std::numeric_limits<float>::quiet_NaN();
   Tensor u2 = p().allocate(DType::F32, {40, 2}), s2 = p().allocate(DType::F32, {2});
   Tensor v2 = p().allocate(DType::F32, {30, 2});
-  const Error r = test::thrown_error(
-      [&] { truncated_svd(p(), SvdMethod::randomized, tensor(large, {40, 30}), 2, u2, s2, v2); });
+  const Error r = test::thrown_error([&] {
+    truncated_svd(p(), SvdMethod::randomized, tensor(large, {40, 30}), 2, u2, s2, v2);
+  });
   EXPECT_EQ(r.status(), ALLOY_ERR_INVALID_ARGUMENT);
   EXPECT_THAT(r.what(), HasSubstr("non-finite entry"));
 }

@@ -24,10 +24,10 @@
 namespace alloy {
 namespace {
 
-using ::testing::HasSubstr;
 using test::expect_close;
 using test::host_values;
 using test::random_tensor;
+using ::testing::HasSubstr;
 using Doubles = std::vector<double>;
 
 constexpr int64_t kExperts = 3, kRouterWidth = 7;
@@ -110,8 +110,9 @@ TwinCase make_twin(Provider& p) {
                                              : Shape{h};
     const bool variance = leaf.find("running_var") != std::string::npos;
     const bool scale = leaf == "1.weight" || leaf == "5.weight";
-    c.model.put(twin_router_param(leaf), random_tensor(p, shape, seed++, variance || scale ? 0.5f : -1.0f,
-                                                       variance || scale ? 1.5f : 1.0f));
+    c.model.put(twin_router_param(leaf),
+                random_tensor(p, shape, seed++, variance || scale ? 0.5f : -1.0f,
+                              variance || scale ? 1.5f : 1.0f));
   }
   return c;
 }
@@ -227,7 +228,8 @@ TEST(TwinModel, RoutesEverySampleByItsOwnFeatures) {
   const int64_t dim = c.config.projection_dim;
   for (int64_t b = 0; b < batch; ++b) {
     SCOPED_TRACE(::testing::Message() << "sample " << b);
-    const std::vector<float> row(want_features.begin() + b * d, want_features.begin() + (b + 1) * d);
+    const std::vector<float> row(want_features.begin() + b * d,
+                                 want_features.begin() + (b + 1) * d);
     const Doubles want_gates = reference_gates(c, row, *p);
     const std::vector<float> got(gates.begin() + b * kExperts, gates.begin() + (b + 1) * kExperts);
     expect_close(got, want_gates, 1e-5, 1e-4, "gates");
@@ -246,13 +248,13 @@ TEST(TwinModel, RouterTrainingModeMatchesFiniteDifferencesAndMovesRunningStatist
     p->copy(copy, c.model.read(twin_router_param(leaf)));
     return copy;
   };
-  Tensor w0 = param("0.weight"), b0 = param("0.bias"), g1 = param("1.weight"),
-         h1 = param("1.bias"), m1 = param("1.running_mean"), v1 = param("1.running_var"),
-         w4 = param("4.weight"), b4 = param("4.bias"), g5 = param("5.weight"),
-         h5 = param("5.bias"), m5 = param("5.running_mean"), v5 = param("5.running_var"),
-         w8 = param("8.weight"), b8 = param("8.bias");
-  const TwinRouterWeights weights{&w0, &b0, {&g1, &h1, &m1, &v1}, &w4, &b4,
-                                  {&g5, &h5, &m5, &v5}, &w8, &b8};
+  Tensor w0 = param("0.weight"), b0 = param("0.bias"), g1 = param("1.weight"), h1 = param("1.bias"),
+         m1 = param("1.running_mean"), v1 = param("1.running_var"), w4 = param("4.weight"),
+         b4 = param("4.bias"), g5 = param("5.weight"), h5 = param("5.bias"),
+         m5 = param("5.running_mean"), v5 = param("5.running_var"), w8 = param("8.weight"),
+         b8 = param("8.bias");
+  const TwinRouterWeights weights{&w0, &b0, {&g1, &h1, &m1, &v1}, &w4, &b4, {&g5, &h5, &m5, &v5},
+                                  &w8, &b8};
   const int64_t batch = 6, d = c.config.hidden_size;
   const Tensor features = random_tensor(*p, {batch, d}, 40, -2.0f, 2.0f);
   const uint64_t seed = 11;
@@ -281,9 +283,9 @@ TEST(TwinModel, RouterTrainingModeMatchesFiniteDifferencesAndMovesRunningStatist
                            "5.weight", "5.bias", "8.weight", "8.bias"}) {
     grads[leaf] = p->allocate(DType::F32, c.model.find(twin_router_param(leaf))->shape);
   }
-  const TwinRouterGrads g{&grads["0.weight"], &grads["0.bias"], &grads["1.weight"],
+  const TwinRouterGrads g{&grads["0.weight"], &grads["0.bias"],   &grads["1.weight"],
                           &grads["1.bias"],   &grads["4.weight"], &grads["4.bias"],
-                          &grads["5.weight"], &grads["5.bias"], &grads["8.weight"],
+                          &grads["5.weight"], &grads["5.bias"],   &grads["8.weight"],
                           &grads["8.bias"]};
   twin_router_backward(*p, dlogits, weights, saved, g);
   // The same seed draws the same dropout masks; batch statistics do not read the running ones.
@@ -292,10 +294,16 @@ TEST(TwinModel, RouterTrainingModeMatchesFiniteDifferencesAndMovesRunningStatist
     return test::weighted_sum(*p, twin_router_forward(*p, features, weights, &again, seed),
                               upstream);
   };
-  for (const auto& [leaf, param_tensor] :
-       {std::pair<const char*, Tensor*>{"0.weight", &w0}, {"0.bias", &b0}, {"1.weight", &g1},
-        {"1.bias", &h1}, {"4.weight", &w4}, {"4.bias", &b4}, {"5.weight", &g5}, {"5.bias", &h5},
-        {"8.weight", &w8}, {"8.bias", &b8}}) {
+  for (const auto& [leaf, param_tensor] : {std::pair<const char*, Tensor*>{"0.weight", &w0},
+                                           {"0.bias", &b0},
+                                           {"1.weight", &g1},
+                                           {"1.bias", &h1},
+                                           {"4.weight", &w4},
+                                           {"4.bias", &b4},
+                                           {"5.weight", &g5},
+                                           {"5.bias", &h5},
+                                           {"8.weight", &w8},
+                                           {"8.bias", &b8}}) {
     test::expect_finite_differences(*p, *param_tensor, host_values(*p, grads[leaf]), loss, leaf);
   }
   EXPECT_THAT(test::error_of(
@@ -336,9 +344,10 @@ TEST(TwinModel, MalformedModelsAreErrorsNamingTheTensor) {
               HasSubstr("twin.experts.0." + fc1 + ".us"));
   EXPECT_THAT(error(variant(*p, c, "", {{"twin.extras.0", {3}}}), ALLOY_ERR_INVALID_ARGUMENT),
               HasSubstr("'twin.extras.0' is not a Twin-Merging tensor"));
-  EXPECT_THAT(error(variant(*p, c, "", {{twin_expert_param(2, "vision_model.no_such.weight"), {3}}}),
-                    ALLOY_ERR_INVALID_ARGUMENT),
-              HasSubstr("names no parameter"));
+  EXPECT_THAT(
+      error(variant(*p, c, "", {{twin_expert_param(2, "vision_model.no_such.weight"), {3}}}),
+            ALLOY_ERR_INVALID_ARGUMENT),
+      HasSubstr("names no parameter"));
   EXPECT_THAT(error(variant(*p, c, "", {{twin_expert_param(2, fc1), {20, 12}}}),
                     ALLOY_ERR_INVALID_ARGUMENT),
               HasSubstr("dense and low-rank"));
@@ -353,9 +362,9 @@ TEST(TwinModel, RunsForInferenceOnly) {
   const TwinCase c = make_twin(*p);
   const VitModel twin = VitModel::from_models(c.config, c.model, nullptr, *p);
   std::shared_ptr<VitModel::Saved> saved;
-  EXPECT_THAT(test::error_of([&] { twin.forward(images(*p, 2, 1), &saved); },
-                             ALLOY_ERR_UNSUPPORTED),
-              HasSubstr("inference only"));
+  EXPECT_THAT(
+      test::error_of([&] { twin.forward(images(*p, 2, 1), &saved); }, ALLOY_ERR_UNSUPPORTED),
+      HasSubstr("inference only"));
   test::TempDir dir;
   EXPECT_THAT(test::error_of([&] { twin.save(dir.file("out")); }, ALLOY_ERR_UNSUPPORTED),
               HasSubstr("Twin-Merging"));

@@ -1,9 +1,9 @@
 #include "compute/cpu/lapack_ops.hpp"
 
 #include <algorithm>
-#include <cstdint>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include <alloy/alloy.h>
@@ -30,8 +30,8 @@ namespace {
 int lapack_dim(const char* op, const Tensor& a) {
   const int64_t rows = a.shape()[0], cols = a.shape()[1];
   if (rows > INT32_MAX / std::max<int64_t>(cols, 1)) {
-    fail(ALLOY_ERR_UNSUPPORTED, "{}: a [{}, {}] is too large for LAPACK's 32-bit indices", op,
-         rows, cols);
+    fail(ALLOY_ERR_UNSUPPORTED, "{}: a [{}, {}] is too large for LAPACK's 32-bit indices", op, rows,
+         cols);
   }
   return static_cast<int>(rows);
 }

@@ -119,18 +119,17 @@ void CudaProvider::svd(const Tensor& a, int64_t k, Tensor& u, Tensor& s, Tensor&
     std::size_t device_bytes = 0, host_bytes = 0;
     cuda::check(cusolverDnXgesvd_bufferSize(handle, params.get(), 'S', 'S', rows, cols, CUDA_R_64F,
                                             matrix.data(), rows, CUDA_R_64F, values.data(),
-                                            CUDA_R_64F, left.data(), rows, CUDA_R_64F,
-                                            right.data(), cols, CUDA_R_64F, &device_bytes,
-                                            &host_bytes),
+                                            CUDA_R_64F, left.data(), rows, CUDA_R_64F, right.data(),
+                                            cols, CUDA_R_64F, &device_bytes, &host_bytes),
                 "svd (workspace query)");
     Tensor work = scratch(DType::U8, {static_cast<int64_t>(device_bytes)});
     host_work.resize(host_bytes);
-    cuda::check(cusolverDnXgesvd(handle, params.get(), 'S', 'S', rows, cols, CUDA_R_64F,
-                                 matrix.data(), rows, CUDA_R_64F, values.data(), CUDA_R_64F,
-                                 left.data(), rows, CUDA_R_64F, right.data(), cols, CUDA_R_64F,
-                                 work.data(), device_bytes, host_bytes ? host_work.data() : nullptr,
-                                 host_bytes, info.data_as<int>()),
-                "svd (gesvd)");
+    cuda::check(
+        cusolverDnXgesvd(handle, params.get(), 'S', 'S', rows, cols, CUDA_R_64F, matrix.data(),
+                         rows, CUDA_R_64F, values.data(), CUDA_R_64F, left.data(), rows, CUDA_R_64F,
+                         right.data(), cols, CUDA_R_64F, work.data(), device_bytes,
+                         host_bytes ? host_work.data() : nullptr, host_bytes, info.data_as<int>()),
+        "svd (gesvd)");
   }
   // The solver's matrix is a^T (wide: a = V S U^T) or a (a = U S V^T).
   Tensor& from_left = wide ? v : u;

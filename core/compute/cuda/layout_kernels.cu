@@ -242,9 +242,9 @@ __global__ void pick_eigenpairs_kernel(float* __restrict__ values, float* __rest
 // One thread per element of a row-major [rows, k] output taken from the first k columns of a
 // column-major solver matrix: column-major [rows, *] (ld rows) when `from_columns`, else the
 // transpose of column-major [*, rows] (ld `ld`), whose row j is output column j.
-__global__ void pick_singular_vectors_kernel(float* __restrict__ dst, const double* __restrict__ src,
-                                             int64_t rows, int64_t k, int64_t ld,
-                                             bool from_columns) {
+__global__ void pick_singular_vectors_kernel(float* __restrict__ dst,
+                                             const double* __restrict__ src, int64_t rows,
+                                             int64_t k, int64_t ld, bool from_columns) {
   ALLOY_GRID_STRIDE(e, static_cast<uint64_t>(rows * k)) {
     const int64_t i = static_cast<int64_t>(e) / k;
     const int64_t j = static_cast<int64_t>(e) % k;
