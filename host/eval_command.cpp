@@ -6,9 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
-#include "model/heads.hpp"
-#include "model/preprocessing.hpp"
-#include "model/training.hpp"
+#include "model/evaluation.hpp"
 #include "model/zoo.hpp"
 #include "options.hpp"
 
@@ -73,18 +71,10 @@ int eval_command(const Args& args) {
     std::vector<Task> tasks = load_tasks(suite_name, data_file);
     if (!only.empty()) tasks = select_tasks(std::move(tasks), only, suite_name + data_file);
     const auto provider = create_provider(device);
-    const VitModel model = VitModel::load(model_dir, *provider);
-    const Preprocessing preprocessing = load_preprocessing(model_dir, model.config().num_channels);
-    const std::vector<Head> heads = load_heads(heads_path, *provider);
+    const Evaluation evaluation = evaluate_model(model_dir, tasks, heads_path, split, *provider);
     nlohmann::json results = nlohmann::json::object();
-    double sum = 0;
-    for (const Task& task : tasks) {
-      const Head& head = find_head(heads, task.name, heads_path);
-      const double value = accuracy(model, head, task.split(split), preprocessing);
-      results[task.name] = value;
-      sum += value;
-    }
-    const double average = sum / static_cast<double>(tasks.size());
+    for (const auto& [task, value] : evaluation.accuracy) results[task] = value;
+    const double average = evaluation.average;
     if (vm.count("json")) {
       const nlohmann::json out = {
           {"model", model_dir}, {"split", split_text}, {"accuracy", results}, {"average", average}};

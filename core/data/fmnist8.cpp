@@ -169,6 +169,12 @@ std::vector<int> fmnist8_patch_permutation(uint64_t seed) {
   }
 }
 
+std::vector<std::string> fmnist8_task_names() {
+  std::vector<std::string> names;
+  for (const TaskSpec& spec : kTasks) names.push_back(spec.name);
+  return names;
+}
+
 TaskSuite make_fmnist8(const FashionMnist& source, Fmnist8Variant variant, uint64_t seed) {
   const Fmnist8Sizes sizes = fmnist8_sizes(variant);
   const int64_t per_task = sizes.train + sizes.validation;

@@ -30,6 +30,9 @@ struct Fmnist8Sizes {
 // Full: 12000 pretraining, 5000 / 1000 / 1250 per task. Tiny: 256 pretraining, 64 / 32 / 32.
 Fmnist8Sizes fmnist8_sizes(Fmnist8Variant variant);
 
+// The eight task names, in the suite's order, without building it.
+std::vector<std::string> fmnist8_task_names();
+
 // Builds the suite from `source` (deterministic in `source`, `variant` and `seed`). The
 // Fashion-MNIST train images are shuffled with the seed and cut into consecutive blocks:
 // pretraining first, then task by task train and validation; the test images are shuffled
