@@ -45,7 +45,7 @@ int eval_command(const Args& args) {
   po::options_description visible("eval options");
   std::string suite_name, data_file, heads_path, split_text = "test", device = "cpu";
   std::vector<std::string> only;
-  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-tiny")(
+  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-small, fmnist8-tiny")(
       "data", po::value(&data_file), "your own tasks: a task file (docs/data.md)")(
       "heads", po::value(&heads_path)->required(), "heads file (one head per task)")(
       "split", po::value(&split_text)->default_value("test"), "train, validation or test")(

@@ -29,7 +29,7 @@ int zoo_command(const Args& args) {
   positional.add("action", 1).add("suite", 1);
   po::variables_map vm;
   int exit_code = 0;
-  if (!parse_options(args, "alloy zoo build fmnist8|fmnist8-tiny -o DIR [options]", visible, hidden,
+  if (!parse_options(args, "alloy zoo build fmnist8|fmnist8-small|fmnist8-tiny -o DIR [options]", visible, hidden,
                      positional, vm, &exit_code)) {
     return exit_code;
   }

@@ -44,7 +44,8 @@ JobData::JobData(const DataConfig& config, const std::string& config_source)
     names_ = feature_files(config_.features, source_);
     return;
   }
-  if (config_.suite == "fmnist8" || config_.suite == "fmnist8-tiny") {
+  if (config_.suite == "fmnist8" || config_.suite == "fmnist8-small" ||
+      config_.suite == "fmnist8-tiny") {
     names_ = fmnist8_task_names();
   } else {
     for (const Task& task : tasks()) names_.push_back(task.name);

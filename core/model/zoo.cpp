@@ -77,6 +77,13 @@ ZooSpec default_zoo_spec(const std::string& suite) {
     m.num_hidden_layers = 6;
     m.num_attention_heads = 4;
     m.projection_dim = 128;
+  } else if (suite == "fmnist8-small") {
+    m.hidden_size = 64;
+    m.intermediate_size = 256;
+    m.num_hidden_layers = 4;
+    m.num_attention_heads = 4;
+    m.projection_dim = 64;
+    spec.batch_size = 64;
   } else if (suite == "fmnist8-tiny") {
     m.hidden_size = 32;
     m.intermediate_size = 64;
@@ -87,15 +94,18 @@ ZooSpec default_zoo_spec(const std::string& suite) {
     spec.finetune_epochs = 2;
     spec.finetune_adam.lr = 1e-3;
   } else {
-    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-tiny)", suite);
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-small, fmnist8-tiny)",
+         suite);
   }
   return spec;
 }
 
 TaskSuite load_suite(const std::string& suite) {
   if (suite == "fmnist8") return make_fmnist8(Fmnist8Variant::Full);
+  if (suite == "fmnist8-small") return make_fmnist8(Fmnist8Variant::Small);
   if (suite == "fmnist8-tiny") return make_fmnist8(Fmnist8Variant::Tiny);
-  fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-tiny)", suite);
+  fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-small, fmnist8-tiny)",
+       suite);
 }
 
 std::vector<Task> load_tasks(const std::string& suite, const std::string& task_file) {

@@ -23,7 +23,7 @@
 namespace alloy {
 
 struct ZooSpec {
-  std::string suite = "fmnist8";  // "fmnist8" or "fmnist8-tiny"
+  std::string suite = "fmnist8";  // "fmnist8", "fmnist8-small" or "fmnist8-tiny"
   uint64_t seed = 0;              // model initialisation and example order
   VitConfig model;                // the encoder
   // Pretraining: self-supervised rotation prediction (4 angles) on the suite's pretraining
@@ -39,7 +39,7 @@ struct ZooSpec {
 };
 
 // The default spec of a suite: width 128, 6 layers, patch 7 for fmnist8 (see docs/zoo.md);
-// a few-second model for fmnist8-tiny. Throws for an unknown suite.
+// width 64, 4 layers for fmnist8-small; a few-second model for fmnist8-tiny. Throws for an unknown suite.
 ZooSpec default_zoo_spec(const std::string& suite);
 // The suite's data, built from its name.
 TaskSuite load_suite(const std::string& suite);
