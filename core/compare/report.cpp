@@ -174,7 +174,9 @@ std::string per_task_chart(const json& results, const std::vector<ReportRow>& ro
             "set style fill solid 0.85 border -1\nset boxwidth 0.9\n"
             "set yrange [0:100]\nset grid ytics\n" +
             fmt::format("set ylabel 'top-1 accuracy on {} (%)'\n", split) +
-            "set xtics rotate by -25 nomirror\nset key outside right top vertical\n"
+            "set xtics rotate by -25 nomirror\n"
+            // Below the plot: run titles are long, the bars need the width.
+            "set key outside below center horizontal maxcols 2 spacing 1.2\n"
             "set title 'Accuracy per task'\n" +
             fmt::format("plot for [i=2:{}] 'per_task.dat' using i:xtic(1) title columnheader(i)\n",
                         shown.size() + 1);
