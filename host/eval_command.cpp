@@ -21,31 +21,14 @@ Split split_from_name(const std::string& name) {
   return split;
 }
 
-// The tasks named in `names`, in the order given; an unknown name lists the tasks there are.
-std::vector<Task> select_tasks(std::vector<Task> all, const std::vector<std::string>& names,
-                               const std::string& source) {
-  std::vector<Task> chosen;
-  for (const std::string& name : names) {
-    const auto it =
-        std::find_if(all.begin(), all.end(), [&](const Task& t) { return t.name == name; });
-    if (it == all.end()) {
-      std::string known;
-      for (const Task& t : all) known += (known.empty() ? "" : ", ") + t.name;
-      fail(ALLOY_ERR_NOT_FOUND, "--task '{}': {} has no such task (it has {})", name, source,
-           known);
-    }
-    chosen.push_back(*it);
-  }
-  return chosen;
-}
-
 }  // namespace
 
 int eval_command(const Args& args) {
   po::options_description visible("eval options");
   std::string suite_name, data_file, heads_path, split_text = "test", device = "cpu";
   std::vector<std::string> only;
-  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-small, fmnist8-tiny")(
+  visible.add_options()("suite", po::value(&suite_name),
+                        "built-in suite: fmnist8, fmnist8-small, fmnist8-tiny")(
       "data", po::value(&data_file), "your own tasks: a task file (docs/data.md)")(
       "heads", po::value(&heads_path)->required(), "heads file (one head per task)")(
       "split", po::value(&split_text)->default_value("test"), "train, validation or test")(
@@ -69,7 +52,7 @@ int eval_command(const Args& args) {
     }
     const Split split = split_from_name(split_text);
     std::vector<Task> tasks = load_tasks(suite_name, data_file);
-    if (!only.empty()) tasks = select_tasks(std::move(tasks), only, suite_name + data_file);
+    if (!only.empty()) tasks = select_tasks(tasks, only, suite_name + data_file, "--task");
     const auto provider = create_provider(device);
     const Evaluation evaluation = evaluate_model(model_dir, tasks, heads_path, split, *provider);
     nlohmann::json results = nlohmann::json::object();

@@ -34,23 +34,8 @@ MergeConfig merge_config(const CompareSpec& spec, const PlannedRun& run) {
 
 std::vector<Task> tasks_named(const CompareSpec& spec, const std::vector<std::string>& names) {
   const DataConfig& data = *spec.data;
-  std::vector<Task> all = load_tasks(data.suite, data.tasks);
-  std::vector<Task> chosen;
-  for (const std::string& name : names) {
-    bool found = false;
-    for (const Task& task : all) {
-      if (task.name == name) {
-        chosen.push_back(task);
-        found = true;
-        break;
-      }
-    }
-    if (!found) {
-      fail(ALLOY_ERR_NOT_FOUND, "{}: the data has no task '{}' (an expert's task)", spec.source,
-           name);
-    }
-  }
-  return chosen;
+  return select_tasks(load_tasks(data.suite, data.tasks), names,
+                      data.suite.empty() ? data.tasks : data.suite, "expert task");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -217,6 +218,23 @@ ZooBuild build_zoo(const ZooSpec& spec, const std::string& dir, Provider& provid
   fs::rename(temp.path, dir);
   temp.path.clear();
   return build;
+}
+
+std::vector<Task> select_tasks(const std::vector<Task>& all, const std::vector<std::string>& names,
+                               const std::string& source, const std::string& what) {
+  std::vector<Task> chosen;
+  for (const std::string& name : names) {
+    const auto it =
+        std::find_if(all.begin(), all.end(), [&](const Task& t) { return t.name == name; });
+    if (it == all.end()) {
+      std::string known;
+      for (const Task& t : all) known += (known.empty() ? "" : ", ") + t.name;
+      fail(ALLOY_ERR_NOT_FOUND, "{} '{}': {} has no such task (it has {})", what, name, source,
+           known);
+    }
+    chosen.push_back(*it);
+  }
+  return chosen;
 }
 
 }  // namespace alloy

@@ -25,23 +25,10 @@ struct EvalRequest {
   std::string device;
 };
 
-// The tasks named, in the order given; an unknown name lists the tasks there are.
 std::vector<Task> chosen_tasks(const EvalRequest& request) {
   std::vector<Task> all = load_tasks(request.suite, request.data);
   if (request.tasks.empty()) return all;
-  std::vector<Task> chosen;
-  for (const std::string& name : request.tasks) {
-    const auto it =
-        std::find_if(all.begin(), all.end(), [&](const Task& t) { return t.name == name; });
-    if (it == all.end()) {
-      std::string known;
-      for (const Task& t : all) known += (known.empty() ? "" : ", ") + t.name;
-      fail(ALLOY_ERR_NOT_FOUND, "task '{}': {} has no such task (it has {})", name,
-           request.suite.empty() ? request.data : request.suite, known);
-    }
-    chosen.push_back(*it);
-  }
-  return chosen;
+  return select_tasks(all, request.tasks, request.suite.empty() ? request.data : request.suite);
 }
 
 py::object evaluate(const EvalRequest& request) {
