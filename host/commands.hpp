@@ -18,6 +18,7 @@ int inspect_command(const Args& args);
 int zoo_command(const Args& args);
 int eval_command(const Args& args);
 int train_command(const Args& args);
+int compare_command(const Args& args);
 
 // Prints "alloy: error: <message>" to stderr (every line after the first indented).
 void print_error(const std::string& message);

@@ -2,16 +2,12 @@
 // suite (or of a task file), each through its own head, as a table or JSON. For a Twin-Merging
 // model also how often its router picks each task's own expert, or (--oracle-routing) the
 // accuracy when every input goes to its task's expert.
-#include <algorithm>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
-#include "model/heads.hpp"
-#include "model/preprocessing.hpp"
-#include "model/training.hpp"
-#include "model/twin_forward.hpp"
+#include "model/evaluation.hpp"
 #include "model/zoo.hpp"
 #include "options.hpp"
 
@@ -26,31 +22,14 @@ Split split_from_name(const std::string& name) {
   return split;
 }
 
-// The tasks named in `names`, in the order given; an unknown name lists the tasks there are.
-std::vector<Task> select_tasks(std::vector<Task> all, const std::vector<std::string>& names,
-                               const std::string& source) {
-  std::vector<Task> chosen;
-  for (const std::string& name : names) {
-    const auto it =
-        std::find_if(all.begin(), all.end(), [&](const Task& t) { return t.name == name; });
-    if (it == all.end()) {
-      std::string known;
-      for (const Task& t : all) known += (known.empty() ? "" : ", ") + t.name;
-      fail(ALLOY_ERR_NOT_FOUND, "--task '{}': {} has no such task (it has {})", name, source,
-           known);
-    }
-    chosen.push_back(*it);
-  }
-  return chosen;
-}
-
 }  // namespace
 
 int eval_command(const Args& args) {
   po::options_description visible("eval options");
   std::string suite_name, data_file, heads_path, split_text = "test", device = "cpu";
   std::vector<std::string> only;
-  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-tiny")(
+  visible.add_options()("suite", po::value(&suite_name),
+                        "built-in suite: fmnist8, fmnist8-small, fmnist8-tiny")(
       "data", po::value(&data_file), "your own tasks: a task file (docs/data.md)")(
       "heads", po::value(&heads_path)->required(), "heads file (one head per task)")(
       "split", po::value(&split_text)->default_value("test"), "train, validation or test")(
@@ -76,49 +55,18 @@ int eval_command(const Args& args) {
     }
     const Split split = split_from_name(split_text);
     std::vector<Task> tasks = load_tasks(suite_name, data_file);
-    if (!only.empty()) tasks = select_tasks(std::move(tasks), only, suite_name + data_file);
+    if (!only.empty()) tasks = select_tasks(tasks, only, suite_name + data_file, "--task");
     const auto provider = create_provider(device);
-    VitModel model = VitModel::load(model_dir, *provider);
-    const Preprocessing preprocessing = load_preprocessing(model_dir, model.config().num_channels);
-    const std::vector<Head> heads = load_heads(heads_path, *provider);
-    const bool twin = model.twin().active();
-    const bool oracle = vm.count("oracle-routing") > 0;
-    if (oracle && !twin) {
-      fail(ALLOY_ERR_INVALID_ARGUMENT, "--oracle-routing: '{}' is not a Twin-Merging model",
-           model_dir);
-    }
-    const std::vector<std::string> experts =
-        twin ? expert_tasks(Model(model_dir, model_dir, ALLOY_ROLE_MODEL))
-             : std::vector<std::string>();
+    EvaluationOptions evaluation_options;
+    evaluation_options.oracle_routing = vm.count("oracle-routing") > 0;
+    const Evaluation evaluation =
+        evaluate_model(model_dir, tasks, heads_path, split, *provider, evaluation_options);
     nlohmann::json results = nlohmann::json::object();
+    for (const auto& [task, value] : evaluation.accuracy) results[task] = value;
     nlohmann::json routing = nlohmann::json::object();
-    double sum = 0;
-    for (const Task& task : tasks) {
-      const Head& head = find_head(heads, task.name, heads_path);
-      const auto found = std::find(experts.begin(), experts.end(), task.name);
-      const auto expert = static_cast<int32_t>(found - experts.begin());
-      if (oracle) {
-        if (found == experts.end()) {
-          fail(ALLOY_ERR_NOT_FOUND, "--oracle-routing: task '{}' has no expert in '{}'", task.name,
-               model_dir);
-        }
-        std::vector<float> one_hot(static_cast<std::size_t>(model.twin().experts), 0.0f);
-        one_hot[static_cast<std::size_t>(expert)] = 1.0f;
-        Tensor gates = provider->allocate(DType::F32, {model.twin().experts});
-        provider->upload(gates, one_hot.data(), gates.nbytes());
-        model.set_fixed_gates(gates);
-      }
-      const LabelledImages& data = task.split(split);
-      const double value = accuracy(model, head, data, preprocessing);
-      results[task.name] = value;
-      sum += value;
-      if (twin && !oracle && found != experts.end()) {
-        const std::vector<int32_t> routes = twin_routes(model, data.images, preprocessing);
-        routing[task.name] = static_cast<double>(std::count(routes.begin(), routes.end(), expert)) /
-                             static_cast<double>(routes.size());
-      }
-    }
-    const double average = sum / static_cast<double>(tasks.size());
+    for (const auto& [task, value] : evaluation.routing) routing[task] = value;
+    const bool oracle = evaluation_options.oracle_routing;
+    const double average = evaluation.average;
     if (vm.count("json")) {
       nlohmann::json out = {
           {"model", model_dir}, {"split", split_text}, {"accuracy", results}, {"average", average}};

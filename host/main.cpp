@@ -20,7 +20,8 @@ void usage(std::FILE* out) {
       "  inspect FILE|DIR              list a model's tensors, dtypes, shapes, metadata\n"
       "  zoo build SUITE -o DIR        pretrain, make heads, fine-tune one model per task\n"
       "  eval MODEL --suite S --heads H  top-1 accuracy of a model on every task\n"
-      "  train MODEL --task T -o OUT   fine-tune a model on one task through its frozen head\n\n"
+      "  train MODEL --task T -o OUT   fine-tune a model on one task through its frozen head\n"
+      "  compare SPEC.yaml -o DIR      run and evaluate many merges; tables and charts\n\n"
       "`alloy <command> --help` shows a command's options.\n");
 }
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (command == "zoo") return alloy::cli::zoo_command(args);
   if (command == "eval") return alloy::cli::eval_command(args);
   if (command == "train") return alloy::cli::train_command(args);
+  if (command == "compare") return alloy::cli::compare_command(args);
   if (command == "--help" || command == "-h" || command == "help") {
     usage(stdout);
     return 0;

@@ -35,7 +35,7 @@ int train_command(const Args& args) {
   std::string suite_name, data_file, task_name, heads_path, output;
   TrainOptions options;
   int threads = 0;
-  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-tiny")(
+  visible.add_options()("suite", po::value(&suite_name), "built-in suite: fmnist8, fmnist8-small, fmnist8-tiny")(
       "data", po::value(&data_file), "your own tasks: a task file (docs/data.md)")(
       "task", po::value(&task_name)->required(), "the task to fine-tune on (its train split)")(
       "heads", po::value(&heads_path)->required(), "heads file (the task's head stays frozen)")(

@@ -14,7 +14,10 @@ int zoo_command(const Args& args) {
   std::string output;
   uint64_t seed = 0;
   int threads = 0;
+  int64_t finetune_epochs = 0;
   visible.add_options()("output,o", po::value(&output)->required(), "zoo folder")(
+      "finetune-epochs", po::value(&finetune_epochs),
+      "fine-tuning epochs per task (default: the suite's, 5 for fmnist8, 2 for fmnist8-tiny)")(
       "seed", po::value(&seed)->default_value(0), "initialisation and example order")(
       "threads", po::value(&threads)->default_value(0), "threads (0: every core)")(
       "quiet,q", "no progress bar");
@@ -26,7 +29,7 @@ int zoo_command(const Args& args) {
   positional.add("action", 1).add("suite", 1);
   po::variables_map vm;
   int exit_code = 0;
-  if (!parse_options(args, "alloy zoo build fmnist8|fmnist8-tiny -o DIR [options]", visible, hidden,
+  if (!parse_options(args, "alloy zoo build fmnist8|fmnist8-small|fmnist8-tiny -o DIR [options]", visible, hidden,
                      positional, vm, &exit_code)) {
     return exit_code;
   }
@@ -35,6 +38,13 @@ int zoo_command(const Args& args) {
     if (action != "build") fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown zoo action '{}'", action);
     ZooSpec spec = default_zoo_spec(suite);
     spec.seed = seed;
+    if (vm.count("finetune-epochs")) {
+      if (finetune_epochs < 1) {
+        fail(ALLOY_ERR_INVALID_ARGUMENT, "--finetune-epochs {} is not a positive number",
+             finetune_epochs);
+      }
+      spec.finetune_epochs = finetune_epochs;
+    }
     const auto provider = create_provider("cpu");
     if (threads > 0) provider->set_op_threads(threads);
     const auto started = std::chrono::steady_clock::now();

@@ -27,7 +27,9 @@ declare -A max_len=(
   [fuzz_merge_config]=16384
 )
 targets=(fuzz_safetensors_header fuzz_shard_index fuzz_merge_config)
-common=(-timeout=10 -rss_limit_mb=2048)
+# -timeout: one input may take 30 s before it counts as a hang. Every input runs in well under a
+# second; 10 s once flagged a 0.3 s input on a machine at load 9 (2 cores, other jobs running).
+common=(-timeout=30 -rss_limit_mb=2048)
 failed=()
 summary=()
 

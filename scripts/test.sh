@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and end-to-end tests (ctest), an out-of-tree plugin built from
+# The whole test suite: unit and end-to-end tests and the Python bindings' pytest suite (ctest), an
+# out-of-tree plugin built from
 # docs/ with only the SDK header, alloy's results against mergekit's, its vision transformer
 # against Hugging Face transformers, then the same ctest suite built with AddressSanitizer +
 # UndefinedBehaviorSanitizer, then each libFuzzer target for a bounded time (FUZZ_SECONDS,

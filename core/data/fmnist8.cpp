@@ -153,8 +153,14 @@ std::vector<std::string> class_names(bool coarse) {
 }  // namespace
 
 Fmnist8Sizes fmnist8_sizes(Fmnist8Variant variant) {
-  return variant == Fmnist8Variant::Full ? Fmnist8Sizes{12000, 5000, 1000, 1250}
-                                         : Fmnist8Sizes{256, 64, 32, 32};
+  switch (variant) {
+    case Fmnist8Variant::Full:
+      return {12000, 5000, 1000, 1250};
+    case Fmnist8Variant::Small:
+      return {4000, 1000, 250, 250};
+    default:
+      return {256, 64, 32, 32};
+  }
 }
 
 std::vector<int> fmnist8_patch_permutation(uint64_t seed) {
@@ -167,6 +173,12 @@ std::vector<int> fmnist8_patch_permutation(uint64_t seed) {
     for (int i = 0; i < kPatches; ++i) deranged = deranged && order[i] != i;
     if (deranged) return std::vector<int>(order.begin(), order.end());
   }
+}
+
+std::vector<std::string> fmnist8_task_names() {
+  std::vector<std::string> names;
+  for (const TaskSpec& spec : kTasks) names.push_back(spec.name);
+  return names;
 }
 
 TaskSuite make_fmnist8(const FashionMnist& source, Fmnist8Variant variant, uint64_t seed) {
@@ -187,7 +199,9 @@ TaskSuite make_fmnist8(const FashionMnist& source, Fmnist8Variant variant, uint6
   const std::vector<int> permutation = fmnist8_patch_permutation(seed);
 
   TaskSuite suite;
-  suite.name = variant == Fmnist8Variant::Full ? "fmnist8" : "fmnist8-tiny";
+  suite.name = variant == Fmnist8Variant::Full    ? "fmnist8"
+               : variant == Fmnist8Variant::Small ? "fmnist8-small"
+                                                  : "fmnist8-tiny";
   // Pretraining images are the upright task's transform (none) of their own block; their
   // labels are dropped: the rotation task makes its own.
   suite.pretraining.sources = slice(train_order, 0, sizes.pretraining);

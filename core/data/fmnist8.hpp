@@ -16,8 +16,9 @@ constexpr int kFmnist8Tasks = 8;
 constexpr uint64_t kFmnist8DefaultSeed = 8;
 
 enum class Fmnist8Variant {
-  Full,  // "fmnist8": uses every Fashion-MNIST image exactly once
-  Tiny,  // "fmnist8-tiny": the same tasks on a few images, for fast tests
+  Full,   // "fmnist8": uses every Fashion-MNIST image exactly once
+  Tiny,   // "fmnist8-tiny": the same tasks on a few images, for fast tests
+  Small,  // "fmnist8-small": a fifth of the images, for demos that finish in minutes
 };
 
 // Images per task and split, and pretraining images (shared).
@@ -29,6 +30,9 @@ struct Fmnist8Sizes {
 };
 // Full: 12000 pretraining, 5000 / 1000 / 1250 per task. Tiny: 256 pretraining, 64 / 32 / 32.
 Fmnist8Sizes fmnist8_sizes(Fmnist8Variant variant);
+
+// The eight task names, in the suite's order, without building it.
+std::vector<std::string> fmnist8_task_names();
 
 // Builds the suite from `source` (deterministic in `source`, `variant` and `seed`). The
 // Fashion-MNIST train images are shuffled with the seed and cut into consecutive blocks:

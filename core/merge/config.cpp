@@ -1,4 +1,5 @@
 #include "merge/config.hpp"
+#include "merge/config_parts.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -42,16 +43,6 @@ std::map<std::string, std::string> read_parameters(const YAML::Node& node,
   return out;
 }
 
-// A path that cannot be looked at (too long, no permission, ...) counts as not there: it is the
-// error opening the model that names the path and says why, not a filesystem exception here.
-std::string resolve_path(const std::string& model, const std::string& source) {
-  const fs::path p(model);
-  std::error_code error;
-  if (p.is_absolute() || fs::exists(p, error)) return p.string();
-  const fs::path beside_config = fs::path(source).parent_path() / p;
-  return fs::exists(beside_config, error) ? beside_config.string() : p.string();
-}
-
 ModelConfig read_model(const YAML::Node& node, const std::string& source, std::size_t index) {
   ModelConfig m;
   const std::string where = fmt::format("models[{}]: ", index);
@@ -76,7 +67,7 @@ ModelConfig read_model(const YAML::Node& node, const std::string& source, std::s
     bad(source, where + "must be a mapping with 'model' and 'parameters'");
   }
   if (m.model.empty()) bad(source, where + "'model' is empty");
-  m.path = resolve_path(m.model, source);
+  m.path = resolve_config_path(m.model, source);
   return m;
 }
 
@@ -89,7 +80,19 @@ DType read_dtype(const YAML::Node& node, const std::string& source, const std::s
   return dtype;
 }
 
-DataConfig read_data(const YAML::Node& node, const std::string& source) {
+}  // namespace
+
+// A path that cannot be looked at (too long, no permission, ...) counts as not there: it is the
+// error opening the model that names the path and says why, not a filesystem exception here.
+std::string resolve_config_path(const std::string& model, const std::string& source) {
+  const fs::path p(model);
+  std::error_code error;
+  if (p.is_absolute() || fs::exists(p, error)) return p.string();
+  const fs::path beside_config = fs::path(source).parent_path() / p;
+  return fs::exists(beside_config, error) ? beside_config.string() : p.string();
+}
+
+DataConfig read_data_section(const YAML::Node& node, const std::string& source) {
   if (!node.IsMap())
     bad(source, "'data' must be a mapping (suite, tasks or features; heads; split; seed)");
   DataConfig data;
@@ -100,11 +103,11 @@ DataConfig read_data(const YAML::Node& node, const std::string& source) {
     if (key == "suite") {
       data.suite = scalar(item.second, source, where);
     } else if (key == "tasks") {
-      data.tasks = resolve_path(scalar(item.second, source, where), source);
+      data.tasks = resolve_config_path(scalar(item.second, source, where), source);
     } else if (key == "features") {
-      data.features = resolve_path(scalar(item.second, source, where), source);
+      data.features = resolve_config_path(scalar(item.second, source, where), source);
     } else if (key == "heads") {
-      data.heads = resolve_path(scalar(item.second, source, where), source);
+      data.heads = resolve_config_path(scalar(item.second, source, where), source);
       continue;
     } else if (key == "split") {
       const std::string split = scalar(item.second, source, where);
@@ -134,8 +137,6 @@ DataConfig read_data(const YAML::Node& node, const std::string& source) {
   if (sources != 1) bad(source, "'data' needs exactly one of suite, tasks, features");
   return data;
 }
-
-}  // namespace
 
 MergeConfig parse_merge_config(const std::string& text, const std::string& source) {
   YAML::Node root;
@@ -172,13 +173,13 @@ MergeConfig parse_merge_config(const std::string& text, const std::string& sourc
       ModelConfig base;
       base.model = scalar(root["base_model"], source, "base_model");
       if (base.model.empty()) bad(source, "'base_model' is empty");
-      base.path = resolve_path(base.model, source);
+      base.path = resolve_config_path(base.model, source);
       config.base_model = base;
     }
     config.parameters = read_parameters(root["parameters"], source, "");
     if (root["dtype"]) config.dtype = read_dtype(root["dtype"], source, "dtype");
     if (root["out_dtype"]) config.out_dtype = read_dtype(root["out_dtype"], source, "out_dtype");
-    if (root["data"]) config.data = read_data(root["data"], source);
+    if (root["data"]) config.data = read_data_section(root["data"], source);
   } catch (const YAML::Exception& e) {
     bad(source, fmt::format("malformed config: {}", e.what()));
   }

@@ -41,7 +41,7 @@ struct ModelConfig {
 // The `data:` section (docs/config.md): the tasks whose inputs a strategy may ask layer inputs
 // for. Exactly one of suite, tasks, features is set.
 struct DataConfig {
-  std::string suite;           // a built-in suite: fmnist8, fmnist8-tiny
+  std::string suite;           // a built-in suite: fmnist8, fmnist8-small, fmnist8-tiny
   std::string tasks;           // a task file (docs/data.md), resolved like model paths
   std::string features;        // a folder of supplied layer inputs (docs/features.md), resolved
   std::string heads;           // a heads file (model/heads.hpp), resolved; empty: none

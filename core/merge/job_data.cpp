@@ -5,6 +5,7 @@
 #include <random>
 #include <system_error>
 
+#include "data/fmnist8.hpp"
 #include "data/seeded_random.hpp"
 #include "error.hpp"
 #include "model/training.hpp"
@@ -43,8 +44,17 @@ JobData::JobData(const DataConfig& config, const std::string& config_source)
     names_ = feature_files(config_.features, source_);
     return;
   }
-  tasks_ = load_tasks(config_.suite, config_.tasks);
-  for (const Task& task : tasks_) names_.push_back(task.name);
+  if (config_.suite == "fmnist8" || config_.suite == "fmnist8-small" ||
+      config_.suite == "fmnist8-tiny") {
+    names_ = fmnist8_task_names();
+  } else {
+    for (const Task& task : tasks()) names_.push_back(task.name);
+  }
+}
+
+const std::vector<Task>& JobData::tasks() const {
+  std::call_once(tasks_loaded_, [&] { tasks_ = load_tasks(config_.suite, config_.tasks); });
+  return tasks_;
 }
 
 const std::string& JobData::task_name(int32_t task) const {
@@ -76,7 +86,7 @@ const LabelledImages& JobData::images(int32_t task, std::optional<Split> split) 
     fail(ALLOY_ERR_UNSUPPORTED, "task '{}' has no images: the job's data is a {}", name,
          description());
   }
-  return tasks_[static_cast<std::size_t>(task)].split(split.value_or(config_.split));
+  return tasks()[static_cast<std::size_t>(task)].split(split.value_or(config_.split));
 }
 
 Tensor JobData::exemplars(int32_t task, int64_t count) const {
@@ -85,7 +95,7 @@ Tensor JobData::exemplars(int32_t task, int64_t count) const {
     fail(ALLOY_ERR_UNSUPPORTED, "task '{}' has no images: the job's data is a {}", name,
          description());
   }
-  const LabelledImages& split = tasks_[static_cast<std::size_t>(task)].split(config_.split);
+  const LabelledImages& split = tasks()[static_cast<std::size_t>(task)].split(config_.split);
   if (count < 1 || count > split.size()) {
     fail(ALLOY_ERR_INVALID_ARGUMENT, "{} exemplars of task '{}' asked; its {} split holds {}",
          count, name, split_name(config_.split), split.size());

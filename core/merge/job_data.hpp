@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,7 +46,11 @@ class JobData {
  private:
   DataConfig config_;
   std::string source_;
-  std::vector<Task> tasks_;  // empty when supplied()
+  // The tasks' images, built on first use: a strategy that never asks for them (Task
+  // Arithmetic given a data section by a comparison) must not pay ~300 MB and a second for them.
+  const std::vector<Task>& tasks() const;
+  mutable std::once_flag tasks_loaded_;
+  mutable std::vector<Task> tasks_;  // empty when supplied()
   std::vector<std::string> names_;
 };
 

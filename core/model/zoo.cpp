@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -77,6 +78,13 @@ ZooSpec default_zoo_spec(const std::string& suite) {
     m.num_hidden_layers = 6;
     m.num_attention_heads = 4;
     m.projection_dim = 128;
+  } else if (suite == "fmnist8-small") {
+    m.hidden_size = 64;
+    m.intermediate_size = 256;
+    m.num_hidden_layers = 4;
+    m.num_attention_heads = 4;
+    m.projection_dim = 64;
+    spec.batch_size = 64;
   } else if (suite == "fmnist8-tiny") {
     m.hidden_size = 32;
     m.intermediate_size = 64;
@@ -87,15 +95,18 @@ ZooSpec default_zoo_spec(const std::string& suite) {
     spec.finetune_epochs = 2;
     spec.finetune_adam.lr = 1e-3;
   } else {
-    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-tiny)", suite);
+    fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-small, fmnist8-tiny)",
+         suite);
   }
   return spec;
 }
 
 TaskSuite load_suite(const std::string& suite) {
   if (suite == "fmnist8") return make_fmnist8(Fmnist8Variant::Full);
+  if (suite == "fmnist8-small") return make_fmnist8(Fmnist8Variant::Small);
   if (suite == "fmnist8-tiny") return make_fmnist8(Fmnist8Variant::Tiny);
-  fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-tiny)", suite);
+  fail(ALLOY_ERR_INVALID_ARGUMENT, "unknown suite '{}' (fmnist8, fmnist8-small, fmnist8-tiny)",
+       suite);
 }
 
 std::vector<Task> load_tasks(const std::string& suite, const std::string& task_file) {
@@ -207,6 +218,23 @@ ZooBuild build_zoo(const ZooSpec& spec, const std::string& dir, Provider& provid
   fs::rename(temp.path, dir);
   temp.path.clear();
   return build;
+}
+
+std::vector<Task> select_tasks(const std::vector<Task>& all, const std::vector<std::string>& names,
+                               const std::string& source, const std::string& what) {
+  std::vector<Task> chosen;
+  for (const std::string& name : names) {
+    const auto it =
+        std::find_if(all.begin(), all.end(), [&](const Task& t) { return t.name == name; });
+    if (it == all.end()) {
+      std::string known;
+      for (const Task& t : all) known += (known.empty() ? "" : ", ") + t.name;
+      fail(ALLOY_ERR_NOT_FOUND, "{} '{}': {} has no such task (it has {})", what, name, source,
+           known);
+    }
+    chosen.push_back(*it);
+  }
+  return chosen;
 }
 
 }  // namespace alloy

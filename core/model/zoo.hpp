@@ -23,7 +23,7 @@
 namespace alloy {
 
 struct ZooSpec {
-  std::string suite = "fmnist8";  // "fmnist8" or "fmnist8-tiny"
+  std::string suite = "fmnist8";  // "fmnist8", "fmnist8-small" or "fmnist8-tiny"
   uint64_t seed = 0;              // model initialisation and example order
   VitConfig model;                // the encoder
   // Pretraining: self-supervised rotation prediction (4 angles) on the suite's pretraining
@@ -39,13 +39,18 @@ struct ZooSpec {
 };
 
 // The default spec of a suite: width 128, 6 layers, patch 7 for fmnist8 (see docs/zoo.md);
-// a few-second model for fmnist8-tiny. Throws for an unknown suite.
+// width 64, 4 layers for fmnist8-small; a few-second model for fmnist8-tiny. Throws for an unknown
+// suite.
 ZooSpec default_zoo_spec(const std::string& suite);
 // The suite's data, built from its name.
 TaskSuite load_suite(const std::string& suite);
 // The tasks of the built-in suite `suite` or, when `suite` is empty, of the task file
 // `task_file` (docs/data.md).
 std::vector<Task> load_tasks(const std::string& suite, const std::string& task_file);
+// The tasks of `all` named in `names`, in that order. Throws alloy::Error (ALLOY_ERR_NOT_FOUND)
+// "<what> '<name>': <source> has no such task (it has a, b, ...)" for an unknown name.
+std::vector<Task> select_tasks(const std::vector<Task>& all, const std::vector<std::string>& names,
+                               const std::string& source, const std::string& what = "task");
 
 struct ZooProgress {
   std::string stage;  // "pretraining", "heads", "fine-tuning <task>"

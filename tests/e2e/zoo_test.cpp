@@ -76,7 +76,7 @@ TEST_F(Zoo, BuildsOnceThenReusesAndEvaluates) {
 TEST_F(Zoo, BadArgumentsAreClearErrors) {
   const RunResult suite = run_alloy({"zoo", "build", "imagenet", "-o", dir_.file("z")});
   EXPECT_EQ(suite.exit_code, 1);
-  EXPECT_THAT(suite.err, HasSubstr("unknown suite 'imagenet' (fmnist8, fmnist8-tiny)"));
+  EXPECT_THAT(suite.err, HasSubstr("unknown suite 'imagenet' (fmnist8, fmnist8-small, fmnist8-tiny)"));
   EXPECT_FALSE(fs::exists(dir_.file("z")));
   const RunResult missing =
       run_alloy({"eval", dir_.file("nope"), "--suite", "fmnist8-tiny", "--heads", dir_.file("h")});
