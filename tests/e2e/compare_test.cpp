@@ -150,11 +150,16 @@ TEST_F(Compare, RerunSkipsUnchangedRunsAndRedoesChangedOnes) {
       "  - name: TA\n    merge_method: task_arithmetic\n    parameters: {lambda: [0.1, 0.3]}\n";
   const RunResult first = run_alloy({"compare", write_spec(runs), "-o", dir_.file("out")});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  for (const json& run : results()["runs"]) EXPECT_FALSE(run["cached"].get<bool>());
+  // Held in a variable: a range-for over results()["runs"] would outlive the temporary.
+  const json first_results = results();
+  ASSERT_EQ(first_results["runs"].size(), 2u);  // the two TA points
+  for (const json& run : first_results["runs"]) EXPECT_FALSE(run["cached"].get<bool>());
 
   const RunResult again = run_alloy({"compare", write_spec(runs), "-o", dir_.file("out")});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  for (const json& run : results()["runs"]) EXPECT_TRUE(run["cached"].get<bool>());
+  const json again_results = results();
+  ASSERT_EQ(again_results["runs"].size(), 2u);
+  for (const json& run : again_results["runs"]) EXPECT_TRUE(run["cached"].get<bool>());
   EXPECT_EQ(again.out, first.out);  // the same table
 
   const RunResult changed =
