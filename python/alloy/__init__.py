@@ -109,7 +109,8 @@ def evaluate(model, *, heads, suite=None, data=None, split="test", tasks=None, d
     `heads`, as `alloy eval` measures it.
 
     split: "train", "validation" or "test". tasks: names of the tasks to evaluate (default:
-    all). Returns {"accuracy": {task: top-1 in [0, 1]}, "average": mean over the tasks}.
+    all). Returns {"accuracy": {task: top-1 in [0, 1]}, "average": mean over the tasks}, and for
+    a Twin-Merging model "routing": {task: share of its inputs routed to its own expert}.
     """
     tasks = [tasks] if isinstance(tasks, str) else list(tasks or [])
     return _alloy.evaluate(_os.fspath(model), _os.fspath(heads), suite or "",

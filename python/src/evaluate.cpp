@@ -37,7 +37,9 @@ py::object evaluate(const EvalRequest& request) {
     const auto provider = create_provider(request.device);
     const Evaluation evaluation =
         evaluate_model(request.model, tasks, request.heads, request.split, *provider);
-    return json_text({{"accuracy", evaluation.accuracy}, {"average", evaluation.average}});
+    nlohmann::json out = {{"accuracy", evaluation.accuracy}, {"average", evaluation.average}};
+    if (!evaluation.routing.empty()) out["routing"] = evaluation.routing;
+    return json_text(out);
   });
   return to_python(nlohmann::json::parse(result));
 }
