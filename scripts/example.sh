@@ -2,7 +2,7 @@
 # The main job on the built-in example: builds the small fmnist8 zoo (a pretrained ViT, eight
 # fine-tuned ones and their heads, about half a minute), compares every shipped strategy on it
 # with `alloy compare` (examples/small_compare.yaml: baselines, Task Arithmetic, TIES and CAT
-# each chosen on validation, WEMoE) and prints the table; results.md, results.csv and the charts
+# each chosen on validation, WEMoE, Twin-Merging) and prints the table; results.md, results.csv and the charts
 # are left in example/compare/.
 set -euo pipefail
 build=${1:-build}

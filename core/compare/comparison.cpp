@@ -246,7 +246,7 @@ class Comparison {
       const std::string out = (dir / "model").string();
       progress(index, total, run.label, "merge");
       const ChildOutcome merged = merge_in_child(
-          spec_, *plugin, run, out,
+          spec_, catalog_, *plugin, run, out,
           [&](uint64_t done, uint64_t all) {
             progress(index, total, run.label, "merge", done, all);
           },

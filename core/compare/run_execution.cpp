@@ -49,8 +49,9 @@ uint64_t count_parameters(const std::string& model_path) {
   return n;
 }
 
-ChildOutcome merge_in_child(const CompareSpec& spec, const LoadedPlugin& plugin,
-                            const PlannedRun& run, const std::string& output_dir,
+ChildOutcome merge_in_child(const CompareSpec& spec, const PluginCatalog& catalog,
+                            const LoadedPlugin& plugin, const PlannedRun& run,
+                            const std::string& output_dir,
                             const std::function<void(uint64_t done, uint64_t total)>& on_progress,
                             const std::atomic<bool>* cancel) {
   const MergeConfig config = merge_config(spec, run);
@@ -60,6 +61,7 @@ ChildOutcome merge_in_child(const CompareSpec& spec, const LoadedPlugin& plugin,
         options.output_dir = output_dir;
         options.device = spec.device;
         options.overwrite = true;
+        options.catalog = &catalog;  // Twin-Merging runs its shared expert's strategy
         options.on_progress = [&](const JobProgress& p) {
           send(nlohmann::json{{"done", p.done}, {"total", p.total}}.dump());
         };

@@ -16,8 +16,10 @@ namespace alloy {
 // Merges `run` into output_dir (replacing it). Result: {"seconds" (the job's own time),
 // "tensors", "bytes_read", "bytes_written", "parameters" (elements in the output)}.
 // on_progress(done, total) follows the job's tensors.
-ChildOutcome merge_in_child(const CompareSpec& spec, const LoadedPlugin& plugin,
-                            const PlannedRun& run, const std::string& output_dir,
+// `catalog` holds the strategies the merge may run inside its job (alloy_host.strategy_run).
+ChildOutcome merge_in_child(const CompareSpec& spec, const PluginCatalog& catalog,
+                            const LoadedPlugin& plugin, const PlannedRun& run,
+                            const std::string& output_dir,
                             const std::function<void(uint64_t done, uint64_t total)>& on_progress,
                             const std::atomic<bool>* cancel);
 

@@ -86,6 +86,7 @@ py::object merge(const MergeRequest& request, const Progress& progress, const Lo
   options.output_dir = request.output;
   options.device = request.device;
   options.overwrite = request.overwrite;
+  options.catalog = &catalog;  // strategies may run other strategies (alloy_host.strategy_run)
   options.threads = request.threads;
   if (request.max_shard_bytes > 0) options.max_shard_bytes = request.max_shard_bytes;
 

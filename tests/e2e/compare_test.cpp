@@ -89,19 +89,25 @@ TEST_F(Compare, SweepSelectionBaselinesAndAFailingRun) {
       "    parameters: {lambda: [0.1, 0.3, 0.6]}\n    select: validation\n"
       "  - name: TIES\n    merge_method: ties\n    parameters: {lambda: 0.5}\n"
       "    model_parameters: {density: [0.2, 0.5]}\n"
+      // Twin-Merging runs Task Arithmetic inside its own job (strategy_run).
+      "  - name: Twin\n    merge_method: twin\n    parameters: {density: 0.1, epochs: 5}\n"
       "  - name: missing\n    merge_method: no_such_strategy\n");
   const RunResult r = run_alloy({"compare", spec, "-o", dir_.file("out")});
   // One failing run fails the command but not the others.
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("1 of 8 runs failed"));
+  EXPECT_THAT(r.err, HasSubstr("1 of 9 runs failed"));
   EXPECT_THAT(r.out, AllOf(HasSubstr("| pretrained |"), HasSubstr("chosen on validation"),
                            HasSubstr("| TIES density=0.2 |"), HasSubstr("| TIES density=0.5 |"),
                            HasSubstr("failed: no strategy plugin with id 'no_such_strategy'"),
                            HasSubstr("against lambda")));
 
   const json res = results();
-  ASSERT_EQ(res["runs"].size(), 8u);
+  ASSERT_EQ(res["runs"].size(), 9u);
   EXPECT_EQ(run_labelled(res, "missing")["status"], "failed");
+  const json& twin = run_labelled(res, "Twin");
+  ASSERT_EQ(twin["status"], "ok") << twin.value("error", "");
+  EXPECT_GT(twin["parameters_count"].get<double>(),
+            run_labelled(res, "pretrained")["parameters_count"].get<double>());
   // The selected TA point is the one with the best validation average.
   int selected = 0;
   double best = -1;
@@ -137,7 +143,7 @@ TEST_F(Compare, SweepSelectionBaselinesAndAFailingRun) {
   EXPECT_EQ(ta["parameters_count"], run_labelled(res, "pretrained")["parameters_count"]);
 
   const std::string csv = read_text(dir_.file("out/results.csv"));
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 9);  // header + 8 runs
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 10);  // header + 9 runs
   EXPECT_THAT(read_text(dir_.file("out/results.md")), HasSubstr("| TIES density=0.5 |"));
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
     EXPECT_THAT(read_text(dir_.file("out/per_task.svg")), HasSubstr("<svg"));
