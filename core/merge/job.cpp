@@ -512,6 +512,7 @@ int32_t MergeJob::run_strategy(const std::string& strategy, const std::string& p
   inner_config.base_model = config_.base_model;
   inner_config.data = config_.data;
   inner_config.dtype = DType::F32;
+  inner_config.out_dtype = DType::F32;  // also for strategies that declare their own outputs
   inner_config.parameters = parse_parameters(parameters, inner_config.source);
   std::vector<int32_t> chosen = models;
   if (chosen.empty()) {

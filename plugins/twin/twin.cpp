@@ -9,6 +9,7 @@
 #include <alloy/alloy.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,10 @@ const alloy_param_spec kParams[] = {
      "The strategy whose merge of every expert is the shared expert theta*: any loaded strategy "
      "(ties, cat, a third-party plugin).",
      nullptr},
-    {"shared_parameters", ALLOY_PARAM_STRING, ALLOY_SCOPE_GLOBAL, "{lambda: 0.3}",
-     "That strategy's parameters, a YAML mapping as a config's parameters: section. The paper's "
-     "shared expert is Task Arithmetic at lambda 0.3; choose lambda as for Task Arithmetic.",
+    {"shared_parameters", ALLOY_PARAM_STRING, ALLOY_SCOPE_GLOBAL, "",
+     "That strategy's parameters, a YAML mapping as a config's parameters: section. Empty: the "
+     "paper's {lambda: 0.3} for task_arithmetic, another strategy's own defaults (a lambda of 0.3 "
+     "means something else to TIES or CAT). Choose lambda as for Task Arithmetic.",
      nullptr},
     {"density", ALLOY_PARAM_F64, ALLOY_SCOPE_GLOBAL, "0.1",
      "Singular triplets kept of each exclusive matrix: floor(density * min(m, n)); 1-D tensors "
@@ -81,6 +83,11 @@ Settings read_settings(const Context& c) {
              c.param_i64("batch_size"),
              c.param_i64("router_width"),
              c.param_i64("seed")};
+  // The paper's shared expert; other strategies keep their own defaults rather than a lambda
+  // that means something else to them.
+  if (s.shared_parameters.empty() && s.shared_strategy == "task_arithmetic") {
+    s.shared_parameters = "{lambda: 0.3}";
+  }
   if (!(s.density > 0 && s.density <= 1)) {
     throw Error(ALLOY_ERR_INVALID_ARGUMENT, "density must be in (0, 1]");
   }
@@ -98,8 +105,16 @@ Settings read_settings(const Context& c) {
 std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (const char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {  // a multi-line YAML mapping, a tab
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(ch));
+      out += escaped;
+    } else {
+      out += ch;
+    }
   }
   return out + "\"";
 }

@@ -94,6 +94,7 @@ TEST_F(TwinZoo, RouterTellsTheTasksApartAndTwinBeatsItsSharedExpert) {
   // theta* is exactly what Task Arithmetic writes.
   const auto shared = read_model_f32(ta.file("out"));
   const auto merged = read_model_f32(twin.file("out"));
+  ASSERT_FALSE(shared.empty());
   for (const auto& [name, values] : shared) EXPECT_EQ(merged.at(name), values) << name;
 
   const nlohmann::json base = eval(zoo(), ta.file("out"));
@@ -160,6 +161,7 @@ TEST(Twin, SharedExpertIsWhatAnyLoadedStrategyWrites) {
   EXPECT_THAT(r.err, HasSubstr("ran strategy 'frozen_mean' ({weight: 1.0}) on 4 models"));
   const auto want = read_model_f32(mean.file("out"));
   const auto got = read_model_f32(twin.file("out"));
+  ASSERT_FALSE(want.empty());
   for (const auto& [name, values] : want) EXPECT_EQ(got.at(name), values) << name;
   // fc1 is [24, 16]: floor(0.1 * 16) = 1 triplet per expert; a bias stays dense.
   const std::string fc1 = "vision_model.encoder.layers.0.mlp.fc1";
