@@ -140,6 +140,19 @@ std::string gnuplot_text(const std::string& text) {
 constexpr const char* kTerminal =
     "set terminal svg size 960,480 dynamic enhanced font 'sans,12' background '#ffffff'\n";
 
+// Sixteen colours told apart easily (gnuplot's default cycle repeats after eight, and a
+// comparison often has more runs than that); further runs cycle again.
+std::string distinct_colours() {
+  static const char* const kColours[] = {
+      "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+      "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94"};
+  std::string out;
+  int i = 1;
+  for (const char* colour : kColours)
+    out += fmt::format("set linetype {} lc rgb '{}'\n", i++, colour);
+  return out + "set linetype cycle 16\n";
+}
+
 // per_task.svg: clustered bars, one cluster per task (and the average), one bar per table row.
 std::string per_task_chart(const json& results, const std::vector<ReportRow>& rows,
                            const fs::path& charts, std::string* script) {
@@ -167,19 +180,26 @@ std::string per_task_chart(const json& results, const std::vector<ReportRow>& ro
     data += "\n";
   }
   write_text_file((charts / "per_task.dat").string(), data, "chart data");
-  *script = std::string(kTerminal) +
-            "set output '../per_task.svg'\n"
-            "set datafile separator '\\t'\n"
-            "set style data histogram\nset style histogram cluster gap 1\n"
-            "set style fill solid 0.85 border -1\nset boxwidth 0.9\n"
-            "set yrange [0:100]\nset grid ytics\n" +
-            fmt::format("set ylabel 'top-1 accuracy on {} (%)'\n", split) +
-            "set xtics rotate by -25 nomirror\n"
-            // Below the plot: run titles are long, the bars need the width.
-            "set key outside below center horizontal maxcols 2 spacing 1.2\n"
-            "set title 'Accuracy per task'\n" +
-            fmt::format("plot for [i=2:{}] 'per_task.dat' using i:xtic(1) title columnheader(i)\n",
-                        shown.size() + 1);
+  // The key below the bars takes a line per two runs: the chart grows with the runs.
+  const std::size_t key_lines = (shown.size() + 1) / 2;
+  *script =
+      fmt::format(
+          "set terminal svg size 1100,{} dynamic enhanced font 'sans,12' background "
+          "'#ffffff'\n",
+          360 + 22 * key_lines) +
+      distinct_colours() +
+      "set output '../per_task.svg'\n"
+      "set datafile separator '\\t'\n"
+      "set style data histogram\nset style histogram cluster gap 1\n"
+      "set style fill solid 0.85 border -1\nset boxwidth 0.9\n"
+      "set yrange [0:100]\nset grid ytics\n" +
+      fmt::format("set ylabel 'top-1 accuracy on {} (%)'\n", split) +
+      "set xtics nomirror font ',10'\n" +
+      // Below the plot, two columns: run titles are long, the bars need the width.
+      fmt::format("set key outside below center vertical maxrows {} spacing 1.2\n", key_lines) +
+      "set title 'Accuracy per task'\n" +
+      fmt::format("plot for [i=2:{}] 'per_task.dat' using i:xtic(1) title columnheader(i)\n",
+                  shown.size() + 1);
   return "per_task.svg";
 }
 
@@ -211,7 +231,8 @@ std::string sweep_chart(
   }
   if (plots.empty()) return "";
   write_text_file((charts / (name + ".dat")).string(), data, "chart data");
-  *script = std::string(kTerminal) + fmt::format("set output '../{}.svg'\n", name) +
+  *script = std::string(kTerminal) + distinct_colours() +
+            fmt::format("set output '../{}.svg'\n", name) +
             fmt::format("set xlabel \"{}\"\nset ylabel 'average top-1 accuracy (%)'\n",
                         gnuplot_text(param)) +
             "set grid\nset key outside right top\n" +
