@@ -17,19 +17,6 @@
 namespace alloy::cli {
 namespace {
 
-const char* level_name(int32_t level) {
-  switch (level) {
-    case ALLOY_LOG_DEBUG:
-      return "debug";
-    case ALLOY_LOG_WARN:
-      return "warning";
-    case ALLOY_LOG_ERROR:
-      return "error";
-    default:
-      return "info";
-  }
-}
-
 // Runs the job in this process: prints progress, the summary and errors; returns the exit code.
 int run_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOptions options, bool quiet) {
   ProgressBar bar(!quiet);
@@ -38,7 +25,7 @@ int run_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOptions op
     options.on_log = [&](int32_t level, const std::string& message) {
       if (quiet && level < ALLOY_LOG_WARN) return;
       bar.finish();
-      std::fprintf(stderr, "alloy: %s: %s\n", level_name(level), message.c_str());
+      std::fprintf(stderr, "alloy: %s: %s\n", log_level_name(level), message.c_str());
     };
     options.cancel = cancel_on_interrupt();
 

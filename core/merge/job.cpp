@@ -573,4 +573,17 @@ std::vector<std::pair<std::string, Tensor>> run_nested_job(const MergeConfig& co
   return job.take_outputs();
 }
 
+const char* log_level_name(int32_t level) {
+  switch (level) {
+    case ALLOY_LOG_DEBUG:
+      return "debug";
+    case ALLOY_LOG_WARN:
+      return "warning";
+    case ALLOY_LOG_ERROR:
+      return "error";
+    default:
+      return "info";
+  }
+}
+
 }  // namespace alloy

@@ -34,7 +34,7 @@ struct JobOptions {
   uint64_t max_shard_bytes = 5ull * 1000 * 1000 * 1000;
   // Called from worker threads, never concurrently.
   std::function<void(const JobProgress&)> on_progress;
-  std::function<void(int32_t level, const std::string& message)> on_log;
+  std::function<void(int32_t level, const std::string& message)> on_log;  // log_level_name
   const std::atomic<bool>* cancel = nullptr;  // set asynchronously to stop the job
   // Called on the calling thread just before each call into the strategy ("preparing",
   // "merging tensor 'x'", "running", "finishing"), so a crash can be blamed on what it did.
@@ -68,5 +68,9 @@ std::vector<std::pair<std::string, Tensor>> run_nested_job(const MergeConfig& co
                                                            const JobOptions& options);
 
 const char* status_name(alloy_status status);
+
+// "debug", "info", "warning" or "error": how the CLI and the Python bindings name an
+// ALLOY_LOG_* level given to JobOptions::on_log.
+const char* log_level_name(int32_t level);
 
 }  // namespace alloy

@@ -23,19 +23,6 @@ using nlohmann::json;
 using Progress = std::function<void(py::dict)>;
 using Log = std::function<void(const std::string& level, const std::string& message)>;
 
-const char* level_name(int32_t level) {
-  switch (level) {
-    case ALLOY_LOG_DEBUG:
-      return "debug";
-    case ALLOY_LOG_WARN:
-      return "warning";
-    case ALLOY_LOG_ERROR:
-      return "error";
-    default:
-      return "info";
-  }
-}
-
 struct MergeRequest {
   std::optional<std::string> config_text;  // absent: read config_source
   std::string config_source;               // the file, or a name for the text in messages
@@ -63,7 +50,7 @@ std::string run_job(const MergeConfig& config, const LoadedPlugin& plugin, JobOp
   };
   options.on_log = [&](int32_t level, const std::string& message) {
     const std::lock_guard lock(mutex);
-    send(json_text({{"log", {level_name(level), message}}}));
+    send(json_text({{"log", {log_level_name(level), message}}}));
   };
   const JobSummary summary = run_merge_job(config, plugin, options);
   return json_text({{"output_dir", summary.output_dir},
